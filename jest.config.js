@@ -1,0 +1,16 @@
+// Jest runs TypeScript through swc (fast, no type-check: `npm run typecheck` does that).
+// execa and its helpers ship ESM only, so they are transformed too.
+const esmOnly = [
+  'execa', '@sindresorhus', 'figures', 'get-stream', 'human-signals', 'is-plain-obj', 'is-stream',
+  'npm-run-path', 'path-key', 'pretty-ms', 'parse-ms', 'strip-final-newline', 'unicorn-magic',
+  'yoctocolors', 'is-unicode-supported', '@sec-ant',
+];
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/tests'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest'] },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+};

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what it needs, builds, lints, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*" >&2; }
+step "npm packages"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+step "type check"; npx tsc --noEmit -p tsconfig.json
+step "lint"; npx eslint .
+step "build"; npm run build --silent
+step "tests"; npx jest --ci "$@"
