@@ -1,0 +1,82 @@
+// The speaker's settings, from the environment the DaemonSet sets.
+import { MODULE_NAMESPACE, type GarpSettings } from '../model';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface SpeakerConfig {
+  node: string;
+  namespace: string;
+  leaseDurationSeconds: number;
+  renewIntervalSeconds: number;
+  garp: GarpSettings;
+  logLevel: LogLevel;
+  metricsHost: string;
+  metricsPort: number;
+  kubeconfig?: string;
+  /** Run every `ip`/`arping`/`na6` as `ip netns exec <netns> ...` (tests). */
+  netns?: string;
+  handoverTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: string[] } {
+  const errors: string[] = [];
+  const text = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v ? v : undefined;
+  };
+  const number = (name: string, fallback: number, min: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v < min) {
+      errors.push(`${name}=${JSON.stringify(raw)}: want a number >= ${min}`);
+      return fallback;
+    }
+    return v;
+  };
+  const node = text('NODE_NAME');
+  if (!node) errors.push('NODE_NAME is required');
+  const leaseDurationSeconds = number('LEASE_DURATION_SECONDS', 3, 1);
+  const renewIntervalSeconds = number('RENEW_INTERVAL_SECONDS', 1, 0.1);
+  if (renewIntervalSeconds >= leaseDurationSeconds) {
+    errors.push(`RENEW_INTERVAL_SECONDS (${renewIntervalSeconds}) must be below LEASE_DURATION_SECONDS (${leaseDurationSeconds})`);
+  }
+  const garp: GarpSettings = {
+    count: Math.floor(number('GARP_COUNT', 4, 1)),
+    intervalMilliseconds: number('GARP_INTERVAL_MS', 1000, 10),
+    refreshSeconds: number('GARP_REFRESH_SECONDS', 60, 0),
+  };
+  const level = (text('LOG_LEVEL') ?? 'info').toLowerCase();
+  const logLevel: LogLevel = ['debug', 'info', 'warn', 'error'].includes(level) ? (level as LogLevel) : 'info';
+  if (logLevel !== level) errors.push(`LOG_LEVEL=${JSON.stringify(level)}: want debug, info, warn or error`);
+  const metrics = text('METRICS_ADDRESS') ?? '0.0.0.0:9474';
+  const m = /^(.*):(\d+)$/.exec(metrics);
+  const metricsHost = (m?.[1] ?? '').replace(/^\[(.*)\]$/, '$1');
+  const metricsPort = Number(m?.[2]);
+  if (!m || !metricsHost || !(metricsPort >= 0 && metricsPort < 65536)) {
+    errors.push(`METRICS_ADDRESS=${JSON.stringify(metrics)}: want host:port`);
+  }
+  const kubeconfig = text('KUBECONFIG');
+  const netns = text('L2LB_NETNS');
+  if (errors.length > 0 || !node) return { errors };
+  return {
+    config: {
+      node,
+      namespace: text('NAMESPACE') ?? MODULE_NAMESPACE,
+      leaseDurationSeconds,
+      renewIntervalSeconds,
+      garp,
+      logLevel,
+      metricsHost,
+      metricsPort,
+      ...(kubeconfig ? { kubeconfig } : {}),
+      ...(netns ? { netns } : {}),
+      handoverTimeoutMs: number('HANDOVER_TIMEOUT_MS', 2000, 0),
+      shutdownTimeoutMs: number('SHUTDOWN_TIMEOUT_MS', 3000, 0),
+    },
+    errors,
+  };
+}

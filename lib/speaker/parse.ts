@@ -1,0 +1,84 @@
+// Kubernetes objects (untyped JSON from the API) into the speaker's types, at the boundary.
+import { LABEL_L2LB, LEASE_PREFIX, type Condition, type LeaseState } from '../model';
+import { canonicalAddress, parseSpeakerPool } from './pools';
+import type { IndexStatus, SpeakerBalancer, SpeakerIndex } from './types';
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const obj = (v: unknown): Json => (isObject(v) ? v : {});
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function parseCondition(v: unknown): Condition | undefined {
+  const c = obj(v);
+  const status = str(c.status);
+  if (str(c.type) === undefined || (status !== 'True' && status !== 'False' && status !== 'Unknown')) return undefined;
+  return {
+    type: str(c.type) ?? '',
+    status,
+    reason: str(c.reason) ?? '',
+    message: str(c.message) ?? '',
+    lastTransitionTime: str(c.lastTransitionTime) ?? '',
+  };
+}
+
+export function parseIndexStatus(v: unknown): IndexStatus {
+  const s = obj(v);
+  const ingress = Array.isArray(obj(s.loadBalancer).ingress) ? (obj(s.loadBalancer).ingress as unknown[]) : [];
+  const conditions = Array.isArray(s.conditions) ? s.conditions.map(parseCondition) : [];
+  const announced = conditions.find((c) => c?.type === 'Announced');
+  const announcingNode = str(s.announcingNode);
+  const announcedSince = str(s.announcedSince);
+  return {
+    ingress: ingress.map((i) => str(obj(i).ip)).filter((ip): ip is string => ip !== undefined),
+    ...(announcingNode ? { announcingNode } : {}),
+    ...(announcedSince ? { announcedSince } : {}),
+    ...(announced ? { announced } : {}),
+  };
+}
+
+/** An L2LBService; undefined when it has no name. An unparseable address counts as none. */
+export function parseIndex(v: unknown): SpeakerIndex | undefined {
+  const o = obj(v);
+  const meta = obj(o.metadata);
+  const spec = obj(o.spec);
+  const name = str(meta.name);
+  const namespace = str(meta.namespace) ?? '';
+  if (!name) return undefined;
+  return {
+    key: `${namespace}/${name}`,
+    namespace,
+    name,
+    address: canonicalAddress(str(spec.loadBalancerIP) ?? '') ?? '',
+    nodes: strings(spec.nodes),
+    l2lbName: str(obj(meta.labels)[LABEL_L2LB]) ?? '',
+    status: parseIndexStatus(o.status),
+  };
+}
+
+export function parseBalancer(v: unknown): SpeakerBalancer | undefined {
+  const o = obj(v);
+  const name = str(obj(o.metadata).name);
+  if (!name) return undefined;
+  const spec = obj(o.spec);
+  return { name, pool: parseSpeakerPool(strings(spec.addressPool)), interfaces: strings(spec.interfaces) };
+}
+
+/** A speaker Lease (`l2lb-speaker-<node>`); undefined for other Leases. */
+export function parseLease(v: unknown): LeaseState | undefined {
+  const o = obj(v);
+  const name = str(obj(o.metadata).name) ?? '';
+  if (!name.startsWith(LEASE_PREFIX)) return undefined;
+  const spec = obj(o.spec);
+  const node = name.slice(LEASE_PREFIX.length);
+  const holder = str(spec.holderIdentity);
+  const renewTime = str(spec.renewTime);
+  const duration = spec.leaseDurationSeconds;
+  return {
+    node,
+    // A lease without a holder was released: it counts as expired.
+    ...(renewTime && holder ? { renewTime } : {}),
+    durationSeconds: typeof duration === 'number' ? duration : 0,
+  };
+}

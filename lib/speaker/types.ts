@@ -1,0 +1,120 @@
+// What the speaker knows and what it decides, as plain data. The shell (images/speaker) fills a
+// SpeakerView from the API and the network, calls decide(), and carries the decision out.
+import type { Condition, GarpSettings, LeaseState } from '../model';
+import type { SpeakerPool } from './pools';
+
+/** `status` of an L2LBService, as the speakers write it. */
+export interface IndexStatus {
+  announcingNode?: string;
+  announcedSince?: string;
+  ingress: readonly string[];
+  announced?: Condition;
+}
+
+/** One index (an L2LBService) reduced to what the speaker needs. */
+export interface SpeakerIndex {
+  /** `namespace/name`. */
+  key: string;
+  namespace: string;
+  name: string;
+  /** Canonical `spec.loadBalancerIP`; empty while nothing is allocated. */
+  address: string;
+  /** `spec.nodes`: ranked candidates, first = preferred. */
+  nodes: readonly string[];
+  /** Label `network.deckhouse.io/l2-load-balancer`. */
+  l2lbName: string;
+  status: IndexStatus;
+}
+
+/** One L2LoadBalancer, reduced to its pool and its interfaces. */
+export interface SpeakerBalancer {
+  name: string;
+  pool: SpeakerPool;
+  interfaces: readonly string[];
+}
+
+/** An address this speaker has put on an interface (the shell's memory of its own actions). */
+export interface HeldAddress {
+  address: string;
+  iface: string;
+  /** The index it is held for; undefined for an address found on the interface at start. */
+  indexKey?: string;
+  /** Found on an interface at start, left there by an earlier run. */
+  adopted: boolean;
+  /** When it was added (or adopted), ms since the epoch. */
+  since: number;
+  garpsSent: number;
+  lastGarpAt?: number;
+  /** When this speaker stopped being the owner and began waiting for the new owner. */
+  releasingSince?: number;
+}
+
+export interface SpeakerTimings {
+  garp: GarpSettings;
+  /** How long an old owner keeps an address for a live new owner on a planned move. */
+  handoverTimeoutMs: number;
+  /** The same bound while shutting down. */
+  shutdownTimeoutMs: number;
+}
+
+export interface SpeakerView {
+  node: string;
+  /** Leases by node name, this speaker's own included (as last renewed). */
+  leases: ReadonlyMap<string, LeaseState>;
+  indices: readonly SpeakerIndex[];
+  balancers: readonly SpeakerBalancer[];
+  held: readonly HeldAddress[];
+  /** Until when the speaker's own view counts as fresh (last good renewal + lease duration, watches up). */
+  viewFreshUntil: number;
+  shuttingDown: boolean;
+  timings: SpeakerTimings;
+}
+
+export interface Announce {
+  address: string;
+  indexKey: string;
+  /** Interfaces configured on the index's L2LoadBalancer (empty = choose by subnet/default route). */
+  interfaces: readonly string[];
+  /** The node whose status said it announced this index before, when it is another node. */
+  previousAnnouncer?: string;
+  /** When the previous announcer's lease expired (for the takeover latency), if it expired. */
+  previousExpiredAt?: number;
+  reason: string;
+}
+
+export interface Withdraw {
+  address: string;
+  iface: string;
+  indexKey?: string;
+  reason: string;
+}
+
+export interface Refusal {
+  address: string;
+  indexKey: string;
+  reason: string;
+}
+
+export interface StatusUpdate {
+  namespace: string;
+  name: string;
+  status: IndexStatus;
+  /** Clear `announcingNode`/`announcedSince` (a merge patch writes null). */
+  clearAnnouncer: boolean;
+}
+
+export interface Decision {
+  viewFresh: boolean;
+  announce: Announce[];
+  withdraw: Withdraw[];
+  /** Addresses whose hand-over starts now (record `releasingSince`). */
+  startRelease: string[];
+  /** Addresses whose hand-over is called off (this node owns them again). */
+  cancelRelease: string[];
+  /** Held addresses due a gratuitous ARP / unsolicited NA now. */
+  garp: { address: string; iface: string }[];
+  refusals: Refusal[];
+  statusUpdates: StatusUpdate[];
+  /** The next time something can change without an event (lease expiry, GARP, hand-over bound). */
+  wakeAt: number;
+}
