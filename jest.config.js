@@ -12,5 +12,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest'] },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  globalSetup: '<rootDir>/tests/support/global-setup.js',
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
 };

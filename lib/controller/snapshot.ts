@@ -1,0 +1,231 @@
+// The control loop's subscriptions: a jqFilter per kind that cuts each object down to the fields
+// the logic reads (so unrelated changes do not re-run the hook), and a parser per kind that turns
+// the filter result into a typed state. A parser never throws on a bad object: it returns an error
+// that names the object and the field, and the object is left out of this run.
+import {
+  ANNOTATION_IPS_COUNT,
+  ANNOTATION_LB_IPS,
+  ANNOTATION_LB_NAME,
+  CONDITION_ALL_ASSIGNED,
+  LABEL_INDEX,
+  LABEL_L2LB,
+  LABEL_PARENT_SERVICE,
+  LEASE_PREFIX,
+  type Condition,
+  type L2LBServiceState,
+  type L2LoadBalancer,
+  type LeaseState,
+  type NodeState,
+  type ServiceEndpoints,
+  type ServicePort,
+  type ServiceState,
+} from '../model';
+
+export const SERVICE_FILTER = `if .spec.type != "LoadBalancer" then null else {
+  namespace: .metadata.namespace, name: .metadata.name, uid: .metadata.uid,
+  creationTimestamp: .metadata.creationTimestamp, type: .spec.type,
+  loadBalancerClass: .spec.loadBalancerClass,
+  annotations: ((.metadata.annotations // {}) | with_entries(select(.key == "${ANNOTATION_LB_NAME}" or .key == "${ANNOTATION_IPS_COUNT}" or .key == "${ANNOTATION_LB_IPS}"))),
+  ports: (.spec.ports // []), selector: .spec.selector, clusterIP: .spec.clusterIP,
+  externalTrafficPolicy: .spec.externalTrafficPolicy, internalTrafficPolicy: .spec.internalTrafficPolicy,
+  ingress: [(.status.loadBalancer.ingress // [])[] | .ip // empty],
+  conditions: (.status.conditions // [])
+} end`;
+
+export const NODE_FILTER = `{
+  name: .metadata.name, labels: (.metadata.labels // {}),
+  ready: ((([(.status.conditions // [])[] | select(.type == "Ready")][0].status) // "Unknown") == "True"),
+  readySince: ([(.status.conditions // [])[] | select(.type == "Ready")][0].lastTransitionTime)
+}`;
+
+export const L2LB_FILTER = `{
+  name: .metadata.name, generation: .metadata.generation, creationTimestamp: .metadata.creationTimestamp,
+  addressPool: .spec.addressPool, nodeSelector: .spec.nodeSelector, interfaces: .spec.interfaces,
+  isDefault: .spec.isDefault, status: .status
+}`;
+
+export const L2LBSERVICE_FILTER = `{
+  namespace: .metadata.namespace, name: .metadata.name, creationTimestamp: .metadata.creationTimestamp,
+  serviceName: .metadata.labels["${LABEL_PARENT_SERVICE}"], l2lbName: .metadata.labels["${LABEL_L2LB}"],
+  index: .metadata.labels["${LABEL_INDEX}"], spec: .spec, announcingNode: .status.announcingNode
+}`;
+
+export const LEASE_FILTER = `if (.metadata.name | startswith("${LEASE_PREFIX}")) | not then null else {
+  name: .metadata.name, holder: .spec.holderIdentity, renewTime: .spec.renewTime,
+  durationSeconds: .spec.leaseDurationSeconds
+} end`;
+
+export const ENDPOINTSLICE_FILTER = `{
+  namespace: .metadata.namespace, service: .metadata.labels["kubernetes.io/service-name"],
+  nodes: ([(.endpoints // [])[] | select(.conditions.ready != false) | .nodeName // empty] | unique)
+}`;
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function strMap(v: unknown, what: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isRec(v)) throw new Error(`${what} must be a map of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string') throw new Error(`${what}["${k}"] must be a string`);
+    out[k] = val;
+  }
+  return out;
+}
+
+function strList(v: unknown, what: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new Error(`${what} must be a list of strings`);
+  return v.map((x, i) => {
+    if (typeof x !== 'string') throw new Error(`${what}[${i}] must be a string`);
+    return x;
+  });
+}
+
+function guarded<T>(what: (raw: Rec) => string, parse: (raw: Rec) => T) {
+  return (raw: unknown): Parsed<T> => {
+    if (!isRec(raw)) return { ok: false, error: 'snapshot entry is not an object' };
+    try {
+      return { ok: true, value: parse(raw) };
+    } catch (e) {
+      return { ok: false, error: `${what(raw)}: ${(e as Error).message}` };
+    }
+  };
+}
+
+function required(raw: Rec, field: string): string {
+  const v = str(raw[field]);
+  if (!v) throw new Error(`${field} is missing`);
+  return v;
+}
+
+function conditions(v: unknown): Condition[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(isRec).map((c) => ({
+    type: str(c.type) ?? '',
+    status: c.status === 'True' || c.status === 'False' ? c.status : 'Unknown',
+    reason: str(c.reason) ?? '',
+    message: str(c.message) ?? '',
+    lastTransitionTime: str(c.lastTransitionTime) ?? '',
+    ...(typeof c.observedGeneration === 'number' ? { observedGeneration: c.observedGeneration } : {}),
+  }));
+}
+
+export const parseService = guarded<ServiceState>(
+  (r) => `Service ${str(r.namespace)}/${str(r.name)}`,
+  (r) => ({
+    namespace: required(r, 'namespace'),
+    name: required(r, 'name'),
+    uid: str(r.uid) ?? '',
+    creationTimestamp: str(r.creationTimestamp) ?? '',
+    type: str(r.type) ?? 'LoadBalancer',
+    ...(str(r.loadBalancerClass) ? { loadBalancerClass: str(r.loadBalancerClass) } : {}),
+    annotations: strMap(r.annotations, 'metadata.annotations'),
+    ports: Array.isArray(r.ports) ? (r.ports.filter(isRec) as unknown as ServicePort[]) : [],
+    selector: isRec(r.selector) ? strMap(r.selector, 'spec.selector') : undefined,
+    clusterIP: str(r.clusterIP),
+    externalTrafficPolicy: str(r.externalTrafficPolicy),
+    internalTrafficPolicy: str(r.internalTrafficPolicy),
+    ingress: strList(r.ingress, 'status.loadBalancer.ingress'),
+    conditions: conditions(r.conditions),
+  }),
+);
+
+export const parseNode = guarded<NodeState>(
+  (r) => `Node ${str(r.name)}`,
+  (r) => ({
+    name: required(r, 'name'),
+    labels: strMap(r.labels, 'metadata.labels'),
+    ready: r.ready === true,
+    ...(str(r.readySince) ? { readySince: str(r.readySince) } : {}),
+  }),
+);
+
+export interface L2LoadBalancerSnapshot {
+  balancer: L2LoadBalancer;
+  generation: number;
+  conditions: Condition[];
+  status: Rec;
+}
+
+export const parseL2LoadBalancer = guarded<L2LoadBalancerSnapshot>(
+  (r) => `L2LoadBalancer ${str(r.name)}`,
+  (r) => {
+    const status = isRec(r.status) ? r.status : {};
+    return {
+      balancer: {
+        name: required(r, 'name'),
+        addressPool: strList(r.addressPool, 'spec.addressPool'),
+        nodeSelector: strMap(r.nodeSelector, 'spec.nodeSelector'),
+        interfaces: strList(r.interfaces, 'spec.interfaces'),
+        isDefault: r.isDefault === true,
+        creationTimestamp: str(r.creationTimestamp) ?? '',
+      },
+      generation: typeof r.generation === 'number' ? r.generation : 0,
+      conditions: conditions(status.conditions),
+      status,
+    };
+  },
+);
+
+export interface L2LBServiceSnapshot {
+  state: L2LBServiceState;
+  /** The spec as it is in the cluster, to compare with the desired one. */
+  spec: Rec;
+}
+
+export const parseL2LBService = guarded<L2LBServiceSnapshot>(
+  (r) => `L2LBService ${str(r.namespace)}/${str(r.name)}`,
+  (r) => {
+    const spec = isRec(r.spec) ? r.spec : {};
+    const ref = isRec(spec.serviceRef) ? spec.serviceRef : {};
+    const serviceName = str(r.serviceName) ?? str(ref.name);
+    if (!serviceName) throw new Error(`label ${LABEL_PARENT_SERVICE} is missing`);
+    const l2lbName = str(r.l2lbName);
+    if (!l2lbName) throw new Error(`label ${LABEL_L2LB} is missing`);
+    const index = Number(str(r.index));
+    if (!Number.isInteger(index) || index < 0) throw new Error(`label ${LABEL_INDEX} must be a non-negative integer`);
+    return {
+      state: {
+        namespace: required(r, 'namespace'),
+        name: required(r, 'name'),
+        serviceName,
+        l2lbName,
+        index,
+        address: str(spec.loadBalancerIP) ?? '',
+        nodes: strList(spec.nodes, 'spec.nodes'),
+        creationTimestamp: str(r.creationTimestamp) ?? '',
+        ...(str(r.announcingNode) ? { announcingNode: str(r.announcingNode) } : {}),
+      },
+      spec,
+    };
+  },
+);
+
+export const parseLease = guarded<LeaseState>(
+  (r) => `Lease ${str(r.name)}`,
+  (r) => {
+    const name = required(r, 'name');
+    const node = name.startsWith(LEASE_PREFIX) ? name.slice(LEASE_PREFIX.length) : str(r.holder);
+    if (!node) throw new Error('holderIdentity is missing');
+    // A speaker that stops releases its Lease by clearing holderIdentity: it counts as expired.
+    const held = Boolean(str(r.holder));
+    return {
+      node,
+      ...(held && str(r.renewTime) ? { renewTime: str(r.renewTime) } : {}),
+      durationSeconds: typeof r.durationSeconds === 'number' ? r.durationSeconds : 0,
+    };
+  },
+);
+
+export const parseEndpointSlice = guarded<ServiceEndpoints>(
+  (r) => `EndpointSlice of ${str(r.namespace)}/${str(r.service)}`,
+  (r) => ({
+    serviceKey: `${required(r, 'namespace')}/${required(r, 'service')}`,
+    nodes: strList(r.nodes, 'endpoints[].nodeName'),
+  }),
+);

@@ -1,0 +1,102 @@
+// Collectors for what a hook run writes: object patches, metrics, values patches.
+// Each is flushed as one JSON object per line, the format shell-operator reads.
+
+export type PatchOperation =
+  | { operation: 'Create' | 'CreateOrUpdate' | 'CreateIfNotExists'; object: KubeObject; subresource?: string }
+  | {
+      operation: 'Delete' | 'DeleteInBackground' | 'DeleteNonCascading';
+      apiVersion: string;
+      kind: string;
+      namespace?: string;
+      name: string;
+    }
+  | {
+      operation: 'MergePatch';
+      apiVersion: string;
+      kind: string;
+      namespace?: string;
+      name: string;
+      subresource?: string;
+      mergePatch: Record<string, unknown>;
+      ignoreMissingObject?: boolean;
+    };
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+}
+
+export class PatchCollector {
+  readonly operations: PatchOperation[] = [];
+
+  createOrUpdate(object: KubeObject): void {
+    this.operations.push({ operation: 'CreateOrUpdate', object });
+  }
+
+  create(object: KubeObject): void {
+    this.operations.push({ operation: 'Create', object });
+  }
+
+  delete(ref: ObjectRef): void {
+    this.operations.push({ operation: 'Delete', ...ref });
+  }
+
+  mergePatch(ref: ObjectRef, patch: Record<string, unknown>, opts: { subresource?: string } = {}): void {
+    this.operations.push({
+      operation: 'MergePatch',
+      ...ref,
+      mergePatch: patch,
+      ...(opts.subresource ? { subresource: opts.subresource } : {}),
+      ignoreMissingObject: true,
+    });
+  }
+
+  serialize(): string {
+    return this.operations.map((o) => JSON.stringify(o) + '\n').join('');
+  }
+}
+
+export interface MetricOperation {
+  name?: string;
+  group: string;
+  action: 'set' | 'add' | 'observe' | 'expire';
+  value?: number;
+  labels?: Record<string, string>;
+}
+
+export class MetricsCollector {
+  readonly operations: MetricOperation[] = [];
+  constructor(readonly group: string) {
+    // Expiring the group first drops series that disappeared since the last run.
+    this.operations.push({ group, action: 'expire' });
+  }
+
+  set(name: string, value: number, labels: Record<string, string> = {}): void {
+    this.operations.push({ name, group: this.group, action: 'set', value, labels });
+  }
+
+  serialize(): string {
+    return this.operations.map((o) => JSON.stringify(o) + '\n').join('');
+  }
+}
+
+export interface ValuesPatchOperation {
+  op: 'add' | 'remove';
+  path: string;
+  value?: unknown;
+}
