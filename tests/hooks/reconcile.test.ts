@@ -322,8 +322,8 @@ spec: { loadBalancerIP: 192.0.2.6 }
 `),
     );
     const run = story.run();
-    expect(run.stderr).toContain('L2LBService shop/stray');
-    expect(story.addresses('web')).toEqual({ 0: '192.0.2.1' });
+    expect(run.stderr).toContain('L2LBService shop/stray: label network.deckhouse.io/l2-load-balancer is missing');
+    expect(story.addresses('web')[0]).toBe('192.0.2.1');
     expect(changes(run.patches).length).toBeGreaterThan(0);
   });
 });

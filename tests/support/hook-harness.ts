@@ -73,7 +73,9 @@ export class Story {
   children(service?: string): ClusterObject[] {
     return this.cluster
       .list()
-      .filter((o) => o.kind === 'L2LBService' && (!service || (o.spec as { serviceRef: { name: string } }).serviceRef.name === service))
+      .filter(
+        (o) => o.kind === 'L2LBService' && (!service || o.metadata.labels?.['network.deckhouse.io/parent-service'] === service),
+      )
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark, each printing its figures. Asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
+command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq jq time >/dev/null; }
+npm run build --silent
+for b in ${BENCHES:-core hooks cluster failover}; do
+  if [ -f "bench/$b.ts" ]; then
+    printf '\n==> bench/%s.ts\n' "$b"
+    npx tsx "bench/$b.ts"
+  fi
+done
