@@ -1,0 +1,83 @@
+// The speaker's entry point: configuration from the environment, then the pieces wired together.
+// See lib/speaker/config.ts for the variables and docs/speaker.md for what the speaker does.
+import { parseSpeakerConfig } from '../../lib/speaker/config';
+import { KubeCluster } from './cluster';
+import { inClusterTarget, KubeClient, kubeconfigTarget } from './kube';
+import { jsonLogger } from './log';
+import { serveMetrics, SpeakerMetrics } from './metrics';
+import { ShellNetworkOps } from './netops';
+import { Speaker } from './speaker';
+
+async function main(): Promise<number> {
+  const { config, errors } = parseSpeakerConfig(process.env);
+  if (!config) {
+    for (const e of errors) process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'bad configuration', error: e })}\n`);
+    return 2;
+  }
+  const log = jsonLogger(config.logLevel, { node: config.node });
+  for (const e of errors) log.warn('bad configuration, using the default', { error: e });
+
+  const target = config.kubeconfig ? kubeconfigTarget(config.kubeconfig) : inClusterTarget(process.env);
+
+  const metrics = new SpeakerMetrics();
+  const ops = new ShellNetworkOps(
+    {
+      commandFailed: (command, args, error) => {
+        metrics.commandFailures.inc({ command });
+        log.warn('command failed', { command, args: args.join(' '), error });
+      },
+      gratuitousSent: (family) => metrics.gratuitous.inc({ family }),
+    },
+    config.netns,
+  );
+  let speaker: Speaker | undefined;
+  let lastFailureLog = 0;
+  const cluster = new KubeCluster(
+    new KubeClient(target),
+    config,
+    () => speaker?.changed(),
+    (what, err) => {
+      // Watches retry every ≤2 s while the API is away: log a failure at most once a second.
+      if (Date.now() - lastFailureLog < 1000) return;
+      lastFailureLog = Date.now();
+      log.warn('watch failed', { what, error: err instanceof Error ? err.message : String(err) });
+    },
+  );
+  speaker = new Speaker(config, cluster, ops, { now: () => Date.now() }, log, metrics);
+  const server = await serveMetrics(metrics, config.metricsHost, config.metricsPort, () => speaker?.ready() ?? false);
+  const address = server.address();
+  log.info('speaker starting', {
+    metrics: typeof address === 'object' && address ? `${address.address}:${address.port}` : config.metricsPort,
+    namespace: config.namespace,
+    leaseDurationSeconds: config.leaseDurationSeconds,
+    renewIntervalSeconds: config.renewIntervalSeconds,
+    garp: config.garp,
+    netns: config.netns,
+  });
+
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info('signal received', { signal });
+      void speaker
+        ?.shutdown()
+        .catch((e: unknown) => log.error('shutdown failed', { error: String(e) }))
+        .finally(resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  cluster.start();
+  void speaker.start();
+  await stopped;
+  cluster.stop();
+  server.close();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'speaker failed', error: e instanceof Error ? e.stack : String(e) })}\n`);
+    process.exit(1);
+  },
+);

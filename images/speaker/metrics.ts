@@ -1,0 +1,77 @@
+// Prometheus metrics (`l2lb_speaker_*`) and the /metrics, /healthz, /readyz endpoints.
+import { createServer, type Server } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class SpeakerMetrics {
+  readonly registry = new Registry();
+  readonly announced = new Gauge({
+    name: 'l2lb_speaker_announced_addresses',
+    help: 'Addresses this speaker holds on its interfaces and announces.',
+    registers: [this.registry],
+  });
+  readonly gratuitous = new Counter({
+    name: 'l2lb_speaker_gratuitous_sent_total',
+    help: 'Gratuitous ARPs (ipv4) and unsolicited neighbour advertisements (ipv6) sent.',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+  readonly takeovers = new Counter({
+    name: 'l2lb_speaker_takeovers_total',
+    help: 'Indices this speaker took over from another node.',
+    registers: [this.registry],
+  });
+  readonly takeoverSeconds = new Histogram({
+    name: 'l2lb_speaker_takeover_duration_seconds',
+    help: 'From the expiry of the previous announcer\'s lease to the first gratuitous ARP of the new one.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly renewFailures = new Counter({
+    name: 'l2lb_speaker_lease_renew_failures_total',
+    help: 'Failed renewals of this speaker\'s Lease.',
+    registers: [this.registry],
+  });
+  readonly commandFailures = new Counter({
+    name: 'l2lb_speaker_command_failures_total',
+    help: 'Failed ip/arping/na6 commands.',
+    labelNames: ['command'] as const,
+    registers: [this.registry],
+  });
+  readonly viewFresh = new Gauge({
+    name: 'l2lb_speaker_view_fresh',
+    help: '1 while the speaker\'s view of the cluster is fresh (it may take over indices), else 0.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+export function serveMetrics(
+  metrics: SpeakerMetrics,
+  host: string,
+  port: number,
+  ready: () => boolean,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (e: unknown) => res.writeHead(500).end(String(e)),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

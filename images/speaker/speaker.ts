@@ -1,0 +1,303 @@
+// The speaker's imperative shell: keeps the inputs of decide() current (watches, own lease, what
+// it holds), runs decide() on every change and on the timer it asks for, and carries the decision
+// out through NetworkOps and the ClusterApi.
+import type { LeaseState } from '../../lib/model';
+import type { SpeakerConfig } from '../../lib/speaker/config';
+import { decide, inSomePool } from '../../lib/speaker/decide';
+import { hostAddresses } from '../../lib/speaker/interface';
+import { microTime } from '../../lib/speaker/lease';
+import type { Clock, NetworkOps } from '../../lib/speaker/ports';
+import type { Announce, HeldAddress, SpeakerView, StatusUpdate, Withdraw } from '../../lib/speaker/types';
+import type { ClusterApi, ClusterView } from './cluster';
+import type { Logger } from './log';
+import type { SpeakerMetrics } from './metrics';
+
+/** The longest the speaker sleeps without looking again, whatever decide() says. */
+const MAX_SLEEP_MS = 10_000;
+/** After a failed status write, wait this long before writing that index again. */
+const STATUS_RETRY_MS = 1_000;
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Speaker {
+  readonly held = new Map<string, HeldAddress>();
+  private ownLease?: LeaseState;
+  private lastRenewOkAt = Number.NEGATIVE_INFINITY;
+  private ownLeaseSeenAt = Number.NEGATIVE_INFINITY;
+  private ownLeaseVersion?: string;
+  private started = false;
+  private shuttingDown = false;
+  private running = false;
+  private again = false;
+  private timer?: NodeJS.Timeout;
+  private readonly statusInFlight = new Set<string>();
+  private readonly statusRetryAt = new Map<string, number>();
+  private readonly refused = new Set<string>();
+  private viewFresh = false;
+
+  constructor(
+    private readonly config: SpeakerConfig,
+    private readonly cluster: ClusterApi & ClusterView,
+    private readonly ops: NetworkOps,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly metrics: SpeakerMetrics,
+  ) {}
+
+  private get leaseMs(): number {
+    return this.config.leaseDurationSeconds * 1000;
+  }
+
+  /** Ready: started and its view is fresh (it would take over indices). */
+  ready(): boolean {
+    return this.started && this.viewFresh && !this.shuttingDown;
+  }
+
+  /** Called by the watches on every change. */
+  changed(): void {
+    const rv = this.cluster.ownLeaseVersion();
+    if (rv !== undefined && rv !== this.ownLeaseVersion) {
+      // The watch delivers our own renewals: proof that it is alive, not just connected.
+      this.ownLeaseVersion = rv;
+      this.ownLeaseSeenAt = this.clock.now();
+    }
+    this.kick();
+  }
+
+  /** Renews the Lease, waits for every watch to sync, adopts leftovers, then follows the cluster. */
+  async start(): Promise<void> {
+    void this.renewLoop();
+    for (let waited = 0; !this.cluster.synced() || this.lastRenewOkAt < 0; waited += 50) {
+      if (this.shuttingDown) return;
+      if (waited > 0 && waited % 10_000 === 0) this.log.warn('still waiting for the API', { waitedMs: waited });
+      await sleep(50);
+    }
+    await this.adoptLeftovers();
+    this.started = true;
+    this.log.info('speaker started', { held: this.held.size });
+    this.kick();
+  }
+
+  /**
+   * Addresses from some pool left on an interface by an earlier run: decide() keeps (and
+   * re-announces) those this node still owns, and removes the rest at once.
+   */
+  private async adoptLeftovers(): Promise<void> {
+    const view = this.view();
+    let table;
+    try {
+      table = await this.ops.listAddresses();
+    } catch (e) {
+      this.log.error('cannot list addresses; leftovers of an earlier run stay', { error: errorText(e) });
+      return;
+    }
+    for (const { address, iface } of hostAddresses(table)) {
+      if (!inSomePool(view, address) || this.held.has(address)) continue;
+      this.log.info('found an address from an earlier run', { address, iface });
+      this.held.set(address, { address, iface, adopted: true, since: this.clock.now(), garpsSent: 0 });
+    }
+  }
+
+  private async renewLoop(): Promise<void> {
+    while (!this.shuttingDown) {
+      const at = this.clock.now();
+      try {
+        await this.cluster.renewLease(at);
+        if (this.shuttingDown) return;
+        this.lastRenewOkAt = at;
+        this.ownLease = { node: this.config.node, renewTime: microTime(at), durationSeconds: this.config.leaseDurationSeconds };
+        this.kick();
+      } catch (e) {
+        this.metrics.renewFailures.inc();
+        this.log.warn('lease renewal failed', { error: errorText(e), lastRenewOk: this.lastRenewOkAt > 0 ? new Date(this.lastRenewOkAt).toISOString() : undefined });
+        this.kick();
+      }
+      await sleep(Math.max(0, this.config.renewIntervalSeconds * 1000 - (this.clock.now() - at)));
+    }
+  }
+
+  private view(): SpeakerView {
+    const leases = new Map<string, LeaseState>();
+    for (const l of this.cluster.leases()) leases.set(l.node, l);
+    if (this.shuttingDown) leases.set(this.config.node, { node: this.config.node, durationSeconds: this.config.leaseDurationSeconds });
+    else if (this.ownLease) leases.set(this.config.node, this.ownLease);
+    const viewFreshUntil =
+      this.started && this.cluster.synced() ? Math.min(this.lastRenewOkAt, this.ownLeaseSeenAt) + this.leaseMs : 0;
+    return {
+      node: this.config.node,
+      leases,
+      indices: this.cluster.indices(),
+      balancers: this.cluster.balancers(),
+      held: [...this.held.values()],
+      viewFreshUntil,
+      shuttingDown: this.shuttingDown,
+      timings: {
+        garp: this.config.garp,
+        handoverTimeoutMs: this.config.handoverTimeoutMs,
+        shutdownTimeoutMs: this.config.shutdownTimeoutMs,
+      },
+    };
+  }
+
+  /** Runs reconcile soon; calls that come while one runs fold into one more run. */
+  kick(): void {
+    if (!this.started && !this.shuttingDown) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.reconcile();
+      } while (this.again);
+    } catch (e) {
+      this.log.error('reconcile failed', { error: errorText(e) });
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private arm(wakeAt: number, now: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    // +1 ms: a lease is fresh while expiry > now, so wake when it no longer is.
+    const delay = Math.min(Math.max(wakeAt - now + 1, 0), MAX_SLEEP_MS);
+    this.timer = setTimeout(() => this.kick(), delay);
+  }
+
+  private async reconcile(): Promise<void> {
+    const now = this.clock.now();
+    const d = decide(this.view(), now);
+    if (d.viewFresh !== this.viewFresh) {
+      this.log.info(d.viewFresh ? 'view is fresh: may take over indices' : 'view is stale: keeping what it has, taking nothing new');
+      this.viewFresh = d.viewFresh;
+      this.metrics.viewFresh.set(d.viewFresh ? 1 : 0);
+    }
+    this.logRefusals(d.refusals);
+    for (const address of d.startRelease) {
+      const h = this.held.get(address);
+      if (!h) continue;
+      h.releasingSince = now;
+      this.log.info('handing over: keeping the address until the new owner announces it', { address, index: h.indexKey });
+    }
+    for (const address of d.cancelRelease) {
+      const h = this.held.get(address);
+      if (!h) continue;
+      delete h.releasingSince;
+      this.log.info('hand-over called off: owner again', { address, index: h.indexKey });
+    }
+    const results = await Promise.all([...d.withdraw.map((w) => this.withdraw(w)), ...d.announce.map((a) => this.announce(a))]);
+    for (const g of d.garp) this.gratuitous(g.address, g.iface, now);
+    for (const u of d.statusUpdates) this.writeStatus(u, now);
+    this.metrics.announced.set(this.held.size);
+    // A changed set of held addresses changes the statuses to write: look again at once.
+    if (results.some((changed) => changed)) this.again = true;
+    this.arm(d.wakeAt, this.clock.now());
+  }
+
+  private logRefusals(refusals: { address: string; indexKey: string; reason: string }[]): void {
+    const now = new Set(refusals.map((r) => `${r.indexKey}|${r.address}`));
+    for (const r of refusals) {
+      if (!this.refused.has(`${r.indexKey}|${r.address}`)) {
+        this.log.warn('refusing to announce an address outside every L2LoadBalancer pool', { address: r.address, index: r.indexKey, reason: r.reason });
+      }
+    }
+    this.refused.clear();
+    for (const k of now) this.refused.add(k);
+  }
+
+  private gratuitous(address: string, iface: string, now: number): void {
+    const h = this.held.get(address);
+    if (!h) return;
+    this.ops.sendGratuitous(address, iface);
+    h.garpsSent += 1;
+    h.lastGarpAt = now;
+    this.log.debug('gratuitous announcement', { address, iface, index: h.indexKey, count: h.garpsSent });
+  }
+
+  private async announce(a: Announce): Promise<boolean> {
+    const fields = { address: a.address, index: a.indexKey, reason: a.reason, previousAnnouncer: a.previousAnnouncer };
+    const iface = await this.ops.routeInterfaceFor(a.address, a.interfaces).catch(() => undefined);
+    if (!iface) {
+      this.log.error('no interface to announce on', { ...fields, interfaces: a.interfaces });
+      return false;
+    }
+    try {
+      await this.ops.addAddress(a.address, iface);
+    } catch (e) {
+      this.log.error('cannot add the address', { ...fields, iface, error: errorText(e) });
+      return false;
+    }
+    const at = this.clock.now();
+    this.held.set(a.address, { address: a.address, iface, indexKey: a.indexKey, adopted: false, since: at, garpsSent: 0 });
+    this.gratuitous(a.address, iface, at);
+    const takeover = a.previousAnnouncer !== undefined;
+    if (takeover) this.metrics.takeovers.inc();
+    const latencyMs = a.previousExpiredAt !== undefined ? at - a.previousExpiredAt : undefined;
+    if (latencyMs !== undefined) this.metrics.takeoverSeconds.observe(latencyMs / 1000);
+    this.log.info(takeover ? 'took over the address' : 'announcing the address', { ...fields, iface, takeoverMs: latencyMs });
+    return true;
+  }
+
+  private async withdraw(w: Withdraw): Promise<boolean> {
+    try {
+      await this.ops.removeAddress(w.address, w.iface);
+    } catch (e) {
+      this.log.error('cannot remove the address', { address: w.address, index: w.indexKey, iface: w.iface, reason: w.reason, error: errorText(e) });
+      return false;
+    }
+    this.held.delete(w.address);
+    this.log.info('withdrew the address', { address: w.address, index: w.indexKey, iface: w.iface, reason: w.reason });
+    return true;
+  }
+
+  private writeStatus(u: StatusUpdate, now: number): void {
+    const key = `${u.namespace}/${u.name}`;
+    if (this.statusInFlight.has(key) || (this.statusRetryAt.get(key) ?? 0) > now) return;
+    this.statusInFlight.add(key);
+    this.cluster.patchStatus(u).then(
+      () => {
+        this.statusInFlight.delete(key);
+        this.statusRetryAt.delete(key);
+        this.log.info('status written', { index: key, announcingNode: u.status.announcingNode, announced: u.status.announced?.status, reason: u.status.announced?.reason });
+        this.kick();
+      },
+      (e: unknown) => {
+        this.statusInFlight.delete(key);
+        this.statusRetryAt.set(key, this.clock.now() + STATUS_RETRY_MS);
+        this.log.warn('status write failed', { index: key, error: errorText(e) });
+        setTimeout(() => this.kick(), STATUS_RETRY_MS + 1);
+      },
+    );
+  }
+
+  /**
+   * SIGTERM: release the Lease at once so the next candidates take over, keep each address until
+   * its new owner announces it (decide() bounds that by shutdownTimeoutMs), then remove the rest.
+   */
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.log.info('shutting down: releasing the lease, handing over', { held: this.held.size });
+    try {
+      await this.cluster.releaseLease();
+    } catch (e) {
+      this.log.warn('cannot release the lease; the others take over when it expires', { error: errorText(e) });
+    }
+    this.started = true;
+    this.kick();
+    const deadline = this.clock.now() + this.config.shutdownTimeoutMs + 1000;
+    while (this.held.size > 0 && this.clock.now() < deadline) await sleep(20);
+    for (const h of [...this.held.values()]) {
+      await this.withdraw({ address: h.address, iface: h.iface, indexKey: h.indexKey, reason: 'ShutdownDeadline' });
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.log.info('shut down', { left: this.held.size });
+  }
+}
