@@ -13,5 +13,7 @@ module.exports = {
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest'] },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   globalSetup: '<rootDir>/tests/support/global-setup.js',
+  // unicorn-magic (via execa) exports only an `import` condition, which jest's require-mode resolver skips.
+  moduleNameMapper: { '^unicorn-magic$': '<rootDir>/node_modules/unicorn-magic/node.js' },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
 };

@@ -81,12 +81,12 @@ export class ShellNetworkOps implements NetworkOps {
       familyOf(address) === 'ipv4'
         ? ['addr', 'add', `${address}/32`, 'dev', iface]
         : ['-6', 'addr', 'add', `${address}/128`, 'dev', iface, 'nodad'];
-    await this.run('ip', args, /File exists/);
+    await this.run('ip', args, /File exists|already assigned/);
   }
 
   async removeAddress(address: string, iface: string): Promise<void> {
     const prefix = familyOf(address) === 'ipv4' ? 32 : 128;
-    await this.run('ip', ['addr', 'del', `${address}/${prefix}`, 'dev', iface], /Cannot assign requested address/);
+    await this.run('ip', ['addr', 'del', `${address}/${prefix}`, 'dev', iface], /Cannot assign requested address|Address not found/);
   }
 
   async listAddresses(): Promise<RouteTable> {

@@ -1,0 +1,89 @@
+// The speaker's network operations in real namespaces: an address added with `ip` and announced
+// with arping/na6 on one node is where the client's neighbour table and traffic go, and a move
+// with a gratuitous announcement switches the client at once.
+import { ShellNetworkOps } from '../../images/speaker/netops';
+import { createTopology, netnsUnavailable, type Topology } from './harness';
+
+const unavailable = netnsUnavailable();
+const describeNet = unavailable ? describe.skip : describe;
+if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
+
+const VIP4 = '192.0.2.200';
+const VIP6 = '2001:db8::200';
+
+describeNet('announcing an address from a node namespace', () => {
+  let topo: Topology;
+  const failures: string[] = [];
+  const ops = (node: string): ShellNetworkOps =>
+    new ShellNetworkOps(
+      { commandFailed: (c, a, e) => failures.push(`${c} ${a.join(' ')}: ${e}`), gratuitousSent: () => undefined },
+      topo.node(node).netns,
+    );
+
+  beforeAll(async () => {
+    topo = await createTopology(3, __dirname);
+  }, 60_000);
+
+  afterAll(async () => {
+    await topo?.destroy();
+  });
+
+  it('chooses the interface whose subnet holds the address', async () => {
+    expect(await ops('node-1').routeInterfaceFor(VIP4, [])).toBe('eth0');
+    expect(await ops('node-1').routeInterfaceFor('203.0.113.5', [])).toBeUndefined();
+    expect(await ops('node-1').routeInterfaceFor(VIP6, [])).toBe('eth0');
+  });
+
+  it('makes the client map the address to the announcing node, then switches it on a move', async () => {
+    const n1 = ops('node-1');
+    await n1.addAddress(VIP4, 'eth0');
+    n1.sendGratuitous(VIP4, 'eth0');
+    expect(await topo.fetchFromClient(VIP4)).toBe('node-1');
+    expect(await topo.neighbourNode(VIP4)).toBe('node-1');
+
+    // Make-before-break: node-2 adds and announces, then node-1 lets go.
+    const n2 = ops('node-2');
+    await n2.addAddress(VIP4, 'eth0');
+    const movedAt = Date.now();
+    n2.sendGratuitous(VIP4, 'eth0');
+    const switched = await topo.until(async () => ((await topo.neighbourNode(VIP4)) === 'node-2' ? Date.now() : undefined), 100, 5);
+    await n1.removeAddress(VIP4, 'eth0');
+    expect(switched).toBeDefined();
+    console.log(`client neighbour entry switched ${switched! - movedAt} ms after the gratuitous ARP started`);
+    expect(await topo.fetchFromClient(VIP4)).toBe('node-2');
+    expect(await topo.addressesOn('node-1')).not.toContain(VIP4);
+    await n2.removeAddress(VIP4, 'eth0');
+  });
+
+  it('does the same for IPv6 with an unsolicited neighbour advertisement', async () => {
+    const n1 = ops('node-1');
+    await n1.addAddress(VIP6, 'eth0');
+    n1.sendGratuitous(VIP6, 'eth0');
+    expect(await topo.fetchFromClient(VIP6)).toBe('node-1');
+    expect(await topo.neighbourNode(VIP6)).toBe('node-1');
+
+    const n3 = ops('node-3');
+    await n3.addAddress(VIP6, 'eth0');
+    n3.sendGratuitous(VIP6, 'eth0');
+    const switched = await topo.until(async () => ((await topo.neighbourNode(VIP6)) === 'node-3' ? true : undefined), 100, 5);
+    await n1.removeAddress(VIP6, 'eth0');
+    expect(switched).toBe(true);
+    expect(await topo.fetchFromClient(VIP6)).toBe('node-3');
+    await n3.removeAddress(VIP6, 'eth0');
+  });
+
+  it('treats adding a present address and removing an absent one as done', async () => {
+    const n1 = ops('node-1');
+    await n1.addAddress(VIP4, 'eth0');
+    await n1.addAddress(VIP4, 'eth0');
+    await n1.removeAddress(VIP4, 'eth0');
+    await n1.removeAddress(VIP4, 'eth0');
+    expect(await topo.addressesOn('node-1')).toEqual([]);
+  });
+
+  it('ran every command without failure', async () => {
+    // arping/na6 report failures asynchronously, about a second after they start.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(failures).toEqual([]);
+  });
+});
