@@ -10,7 +10,7 @@ import { MemoryCluster } from '../lib/sdk/memory-cluster';
 import { groupContext, type ClusterObject } from '../lib/sdk/simulate';
 import type { PatchOperation } from '../lib/sdk/output';
 
-const HOOK = join(__dirname, '..', 'dist', 'module', 'hooks', 'reconcile');
+const HOOK = process.env.L2LB_HOOK ?? join(__dirname, '..', 'dist', 'module', 'hooks', 'reconcile');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const BALANCERS = 50;
 const NODES = 500;
@@ -120,6 +120,7 @@ function main(): void {
   mem.apply(cold[0]!.patches);
 
   const converged = JSON.stringify(groupContext(config, mem.list()));
+  if (process.env.BENCH_DUMP) writeFileSync(process.env.BENCH_DUMP, converged);
   const warm: Measured[] = [];
   for (let i = 0; i < REPS; i++) warm.push(runMeasured(converged));
   report('full sync, converged (a restart)', warm, `   (${warm[0]!.patches.length} patch operations)`);

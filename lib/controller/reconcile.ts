@@ -105,12 +105,28 @@ function sameCondition(a: Condition | undefined, b: Condition): boolean {
   return !!a && a.status === b.status && a.reason === b.reason && a.message === b.message;
 }
 
-const canonicalJson = (v: unknown): string =>
-  JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === 'object' && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-      : val,
-  );
+/** Structural equality of JSON values, ignoring key order (cheap: no serialisation). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let na = 0;
+  for (const k in ra) {
+    if (ra[k] === undefined) continue;
+    na++;
+    if (!jsonEqual(ra[k], rb[k])) return false;
+  }
+  let nb = 0;
+  for (const k in rb) if (rb[k] !== undefined) nb++;
+  return na === nb;
+}
 
 function problemOfAllocation(p: AllocationProblem): ServiceProblem {
   return { reason: p.kind, message: p.message };
@@ -289,7 +305,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       wanted.add(`${s.namespace}/${name}`);
       summary.addresses.push({ index: a.index, address: a.address, nodes });
       const object = l2lbServiceObject(s, a.l2lbName, a.index, a.address, nodes, name);
-      if (!old || old.state.name !== name || canonicalJson(old.spec) !== canonicalJson(object.spec)) {
+      if (!old || old.state.name !== name || !jsonEqual(old.spec, object.spec)) {
         plan.upserts.push(object);
       }
       if (!old || old.state.address !== a.address) {
@@ -332,7 +348,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
     const conditions = upsertCondition(s.conditions, condition, nowIso);
     const oldCondition = s.conditions.find((c) => c.type === CONDITION_ALL_ASSIGNED);
     const changedCondition = !sameCondition(oldCondition, conditions[conditions.length - 1]!);
-    if (changedCondition || canonicalJson(s.ingress) !== canonicalJson(ingress)) {
+    if (changedCondition || !jsonEqual(s.ingress, ingress)) {
       plan.serviceStatus.push({
         ref: { apiVersion: 'v1', kind: 'Service', namespace: s.namespace, name: s.name },
         ingress,
@@ -424,7 +440,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       eligibleNodes: snap.status.eligibleNodes,
       observedGeneration: snap.status.observedGeneration,
     };
-    if (canonicalJson(current) !== canonicalJson(status)) plan.balancerStatus.push({ name: b.name, status });
+    if (!jsonEqual(current, status)) plan.balancerStatus.push({ name: b.name, status });
     if (changedReady) {
       for (const p of problems) {
         plan.events.push({
