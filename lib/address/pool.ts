@@ -1,0 +1,289 @@
+// Addresses and address pools: strict parsing, canonical text, and the arithmetic allocation needs.
+//
+// An address is a family and a bigint, so IPv4 and IPv6 share one code path and a /64 is just a range.
+// Parsing goes through ipaddr.js, behind a strict gate: ipaddr.js (like inet_aton) accepts forms such as
+// `010.0.0.1` (octal), `1.2.3` or `0x0a.0.0.1` that no operator means, and zone ids that have no place
+// in a pool.
+//
+// Pool entries (`L2LoadBalancer.spec.addressPool`):
+// - `192.0.2.0/28`, `2001:db8::/64`: a CIDR. Host bits must be zero. IPv4 CIDRs of /30 and wider skip
+//   their network and broadcast addresses; /31 and /32 keep every address (RFC 3021). IPv6 CIDRs keep
+//   every address: IPv6 has no broadcast address.
+// - `192.0.2.10-192.0.2.20`: an inclusive range, both ends of one family, first <= last. Whitespace
+//   around the `-` is tolerated (MetalLB accepts `a - b` too).
+// - `192.0.2.7`: a single address.
+// Whitespace around a whole entry is tolerated; whitespace inside an address or CIDR is not.
+// An entry that overlaps an earlier entry of the same pool is reported, but its addresses stay in the
+// pool (the pool is the union of its valid entries), so a duplicate entry never costs a Service an
+// address; `size` counts every address once.
+
+import ipaddr from 'ipaddr.js';
+
+export type Family = 4 | 6;
+export interface Address {
+  family: Family;
+  value: bigint;
+}
+/** One valid entry of a pool: the usable addresses `first..last` (inclusive) and the text it came from. */
+export interface PoolEntry {
+  text: string;
+  family: Family;
+  first: bigint;
+  last: bigint;
+}
+/** Entries sorted by (family, first); `size` counts each usable address once. */
+export interface Pool {
+  entries: readonly PoolEntry[];
+  size: bigint;
+}
+export interface PoolEntryError {
+  index: number;
+  entry: string;
+  message: string;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+const IPV4_OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4_STRICT = new RegExp(`^${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}$`);
+// Hex groups of 1-4 digits and colons only; structure (one `::`, eight groups) is checked by ipaddr.js.
+const IPV6_CHARS = /^[0-9a-fA-F:]+$/;
+const IPV6_GROUP_TOO_LONG = /[0-9a-fA-F]{5}/;
+const PREFIX = /^(?:0|[1-9]\d{0,2})$/;
+
+function parseIPv4(text: string): Address | undefined {
+  if (!IPV4_STRICT.test(text)) return undefined;
+  const octets = ipaddr.IPv4.parse(text).octets;
+  return { family: 4, value: octetsToBigint(octets, 8) };
+}
+
+function parseIPv6(text: string): Address | undefined {
+  let hex = text;
+  // Mixed notation (`::ffff:192.0.2.1`): convert the dotted tail ourselves, so it gets the strict IPv4
+  // gate and ipaddr.js never applies its deprecated `::a.b.c.d` reading.
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.')) {
+    const v4 = parseIPv4(text.slice(lastColon + 1));
+    if (v4 === undefined || lastColon < 1) return undefined;
+    const n = Number(v4.value);
+    hex = `${text.slice(0, lastColon + 1)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  if (!IPV6_CHARS.test(hex) || IPV6_GROUP_TOO_LONG.test(hex) || !ipaddr.IPv6.isValid(hex)) return undefined;
+  return { family: 6, value: octetsToBigint(ipaddr.IPv6.parse(hex).parts, 16) };
+}
+
+function octetsToBigint(parts: readonly number[], width: number): bigint {
+  let v = 0n;
+  const w = BigInt(width);
+  for (const p of parts) v = (v << w) | BigInt(p);
+  return v;
+}
+
+/** Strict: dotted-quad IPv4 without leading zeros, or IPv6 without zone id; no whitespace. */
+export function parseAddress(text: string): Address | undefined {
+  if (text.includes(':')) return parseIPv6(text);
+  return parseIPv4(text);
+}
+
+function formatIPv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+}
+
+const MAPPED_PREFIX = 0xffffn << 32n;
+
+/** Canonical text: IPv4 dotted quad; IPv6 as RFC 5952 (lower case, longest zero run compressed). */
+export function formatAddress(a: Address): string {
+  if (a.family === 4) return formatIPv4(Number(a.value));
+  // RFC 5952 §5: IPv4-mapped addresses keep the dotted tail.
+  if (a.value >> 32n === 0xffffn) return `::ffff:${formatIPv4(Number(a.value - MAPPED_PREFIX))}`;
+  const parts: number[] = [];
+  for (let shift = 112n; shift >= 0n; shift -= 16n) parts.push(Number((a.value >> shift) & 0xffffn));
+  return new ipaddr.IPv6(parts).toRFC5952String();
+}
+
+export function canonicalAddress(text: string): string | undefined {
+  const a = parseAddress(text);
+  return a === undefined ? undefined : formatAddress(a);
+}
+
+function notAnAddress(text: string): string {
+  return `"${text}" is not an IPv4 or IPv6 address, CIDR or range`;
+}
+
+type ParsedEntry = { entry: PoolEntry } | { message: string };
+
+function parseCidr(text: string, slash: number): ParsedEntry {
+  const base = text.slice(0, slash);
+  const prefixText = text.slice(slash + 1);
+  const addr = parseAddress(base);
+  if (addr === undefined) return { message: notAnAddress(text) };
+  const bits = BITS[addr.family];
+  if (!PREFIX.test(prefixText) || Number(prefixText) > bits) {
+    return {
+      message: `"${text}" has an invalid prefix length /${prefixText}; IPv${addr.family} allows /0 to /${bits}`,
+    };
+  }
+  const prefix = Number(prefixText);
+  const hostBits = BigInt(bits - prefix);
+  const network = (addr.value >> hostBits) << hostBits;
+  if (network !== addr.value) {
+    const suggestion = `${formatAddress({ family: addr.family, value: network })}/${prefix}`;
+    return { message: `"${text}" has host bits set; did you mean ${suggestion}?` };
+  }
+  let first = network;
+  let last = network + (1n << hostBits) - 1n;
+  if (addr.family === 4 && prefix <= 30) {
+    first += 1n;
+    last -= 1n;
+  }
+  return { entry: { text, family: addr.family, first, last } };
+}
+
+function parseRange(text: string, dash: number): ParsedEntry {
+  const fromText = text.slice(0, dash).trim();
+  const toText = text.slice(dash + 1).trim();
+  const from = parseAddress(fromText);
+  const to = parseAddress(toText);
+  if (from === undefined || to === undefined) {
+    const bad = from === undefined ? fromText : toText;
+    return { message: `"${text}": "${bad}" is not an IPv4 or IPv6 address` };
+  }
+  if (from.family !== to.family) {
+    return { message: `"${text}" mixes IPv4 and IPv6; both ends of a range must be of one family` };
+  }
+  if (from.value > to.value) {
+    return { message: `"${text}" is reversed: ${fromText} is above ${toText}; write ${toText}-${fromText}` };
+  }
+  return { entry: { text, family: from.family, first: from.value, last: to.value } };
+}
+
+function parseEntry(raw: string): ParsedEntry {
+  const text = raw.trim();
+  if (text === '') return { message: '"" is empty; write an IPv4 or IPv6 address, CIDR or range' };
+  const dash = text.indexOf('-');
+  if (dash >= 0) return parseRange(text, dash);
+  const slash = text.indexOf('/');
+  if (slash >= 0) return parseCidr(text, slash);
+  const addr = parseAddress(text);
+  if (addr === undefined) return { message: notAnAddress(text) };
+  return { entry: { text, family: addr.family, first: addr.value, last: addr.value } };
+}
+
+function compareEntries(a: PoolEntry, b: PoolEntry): number {
+  if (a.family !== b.family) return a.family - b.family;
+  if (a.first !== b.first) return a.first < b.first ? -1 : 1;
+  if (a.last !== b.last) return a.last < b.last ? -1 : 1;
+  return 0;
+}
+
+function overlap(a: PoolEntry, b: PoolEntry): boolean {
+  return a.family === b.family && a.first <= b.last && b.first <= a.last;
+}
+
+/** Parses every entry; reports each bad one by index and text, and builds the pool from the valid ones. */
+export function parsePool(texts: readonly string[]): { pool: Pool; errors: PoolEntryError[] } {
+  const errors: PoolEntryError[] = [];
+  const valid: Array<{ index: number; entry: PoolEntry }> = [];
+  texts.forEach((raw, index) => {
+    const parsed = parseEntry(raw);
+    if ('message' in parsed) {
+      errors.push({ index, entry: raw, message: parsed.message });
+      return;
+    }
+    const earlier = valid.find((v) => overlap(v.entry, parsed.entry));
+    if (earlier !== undefined) {
+      errors.push({
+        index,
+        entry: raw,
+        message: `"${parsed.entry.text}" overlaps "${earlier.entry.text}" (entry ${earlier.index}) in the same pool`,
+      });
+    }
+    valid.push({ index, entry: parsed.entry });
+  });
+  return { pool: makePool(valid.map((v) => v.entry)), errors };
+}
+
+/** A pool of already-parsed entries (e.g. in tests or after merging). */
+export function makePool(entries: readonly PoolEntry[]): Pool {
+  const sorted = [...entries].sort(compareEntries);
+  const size = mergedRanges(sorted).reduce((sum, r) => sum + (r.last - r.first + 1n), 0n);
+  return { entries: sorted, size };
+}
+
+interface Range {
+  family: Family;
+  first: bigint;
+  last: bigint;
+}
+
+/** Disjoint, sorted ranges covering the entries (entries may overlap or touch). */
+function mergedRanges(sorted: readonly PoolEntry[]): Range[] {
+  const out: Range[] = [];
+  for (const e of sorted) {
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.family === e.family && e.first <= prev.last + 1n) {
+      if (e.last > prev.last) prev.last = e.last;
+    } else {
+      out.push({ family: e.family, first: e.first, last: e.last });
+    }
+  }
+  return out;
+}
+
+const rangeCache = new WeakMap<Pool, Range[]>();
+
+function rangesOf(pool: Pool): Range[] {
+  let ranges = rangeCache.get(pool);
+  if (ranges === undefined) {
+    ranges = mergedRanges([...pool.entries].sort(compareEntries));
+    rangeCache.set(pool, ranges);
+  }
+  return ranges;
+}
+
+/** Binary search over the merged ranges: O(log #entries). */
+export function poolContains(pool: Pool, address: Address | string): boolean {
+  const a = typeof address === 'string' ? parseAddress(address) : address;
+  if (a === undefined) return false;
+  const ranges = rangesOf(pool);
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = ranges[mid] as Range;
+    if (r.family < a.family || (r.family === a.family && r.last < a.value)) lo = mid + 1;
+    else if (r.family > a.family || r.first > a.value) hi = mid - 1;
+    else return true;
+  }
+  return false;
+}
+
+/** Pairs of entry texts, one from each pool, that share at least one usable address. */
+export function poolOverlaps(a: Pool, b: Pool): Array<{ a: string; b: string }> {
+  // Pools hold a handful of entries; a plain double loop is clearer than a sweep.
+  const out: Array<{ a: string; b: string }> = [];
+  for (const ea of a.entries) {
+    for (const eb of b.entries) if (overlap(ea, eb)) out.push({ a: ea.text, b: eb.text });
+  }
+  return out;
+}
+
+/** Every usable address, in order, lazily: a /64 costs nothing until iterated. */
+export function* poolAddresses(pool: Pool): Generator<Address> {
+  for (const r of rangesOf(pool)) {
+    for (let v = r.first; v <= r.last; v++) yield { family: r.family, value: v };
+  }
+}
+
+/**
+ * Canonical text of the free addresses in ascending order, lazily. Every address passed over is in
+ * `taken`, so the cost is O(#taken + #yielded), whatever the size of the pool.
+ */
+export function* lowestFree(pool: Pool, taken: ReadonlySet<string>): Generator<string> {
+  for (const r of rangesOf(pool)) {
+    for (let v = r.first; v <= r.last; v++) {
+      const text = formatAddress({ family: r.family, value: v });
+      if (!taken.has(text)) yield text;
+    }
+  }
+}

@@ -1,0 +1,455 @@
+// Address allocation (DESIGN §4.1): which address each index of each Service holds after this run.
+//
+// Pure and deterministic: the same input, in any order, gives the same result. Addresses are compared
+// as canonical text (see `canonicalAddress`), kept in maps and sets, so a run is O(#indices + #taken).
+//
+// Decisions where the design is silent:
+// - A blank `load-balancer-ips` entry (e.g. a trailing comma) asks for nothing: that index gets the
+//   lowest free address. Entries are trimmed; entries beyond `count` are ignored.
+// - Every address held in `existing` stays taken for the whole run, even when this run releases it
+//   (count shrank, a requested address replaced it, the Service switched L2LoadBalancer or is gone):
+//   the release and a new holder must never be applied in the same patch set. The next run hands it out.
+//   The one exception is the same Service: it may move its own released address to another index.
+// - Conflicts are decided among the holders that would otherwise keep the address; a holder being
+//   released does not take an address from one that stays.
+// - The age of a holder is `ExistingAllocation.createdAt`; among requests contending for one free
+//   address, the Service's `createdAt`. Unparsable timestamps count as youngest; ties go to serviceKey.
+// - Older Services are served first, so under exhaustion the newest Service goes without.
+// - `keepOnly` and an unknown pool both keep every existing address of the Service (any index, any
+//   L2LoadBalancer), allocate nothing and release nothing. A non-integer or negative count is treated
+//   as `keepOnly`.
+
+import { canonicalAddress, lowestFree, poolContains, type Pool } from '../address/pool';
+
+export interface AllocationRequest {
+  serviceKey: string;
+  l2lbName: string;
+  count: number;
+  requested: readonly string[];
+  createdAt: string;
+  keepOnly?: boolean;
+}
+export interface ExistingAllocation {
+  serviceKey: string;
+  l2lbName: string;
+  index: number;
+  address: string;
+  createdAt: string;
+}
+export interface Allocation {
+  serviceKey: string;
+  l2lbName: string;
+  index: number;
+  address?: string;
+}
+export type AllocationProblemKind =
+  | 'RequestedAddressInvalid'
+  | 'RequestedAddressOutsidePool'
+  | 'RequestedAddressDuplicate'
+  | 'RequestedAddressTaken'
+  | 'PoolExhausted'
+  | 'AddressConflict'
+  | 'AddressLeftPool'
+  | 'UnknownPool';
+export interface AllocationProblem {
+  serviceKey: string;
+  kind: AllocationProblemKind;
+  index?: number;
+  address?: string;
+  message: string;
+}
+export interface AllocationInput {
+  pools: ReadonlyMap<string, Pool>;
+  requests: readonly AllocationRequest[];
+  existing: readonly ExistingAllocation[];
+}
+export interface AllocationResult {
+  allocations: Allocation[];
+  problems: AllocationProblem[];
+}
+
+/** An existing allocation with its canonical address, and whether it would stay if nobody contested it. */
+interface Holding {
+  serviceKey: string;
+  l2lbName: string;
+  index: number;
+  address: string;
+  age: Age;
+  keeps: boolean;
+}
+
+interface Age {
+  ms: number;
+  text: string;
+  serviceKey: string;
+}
+
+function ageOf(createdAt: string, serviceKey: string): Age {
+  const ms = Date.parse(createdAt);
+  return { ms: Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms, text: createdAt, serviceKey };
+}
+
+function compareAge(a: Age, b: Age): number {
+  if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
+  if (a.text !== b.text) return a.text < b.text ? -1 : 1;
+  return compareText(a.serviceKey, b.serviceKey);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Per-Service working state while the run decides. */
+interface ServiceWork {
+  request: AllocationRequest;
+  age: Age;
+  pool: Pool | undefined;
+  /** Keep every existing address, allocate nothing, release nothing. */
+  keepAll: boolean;
+  holdings: Holding[];
+  /** Address per index (0..count-1) as decided so far. */
+  addresses: Array<string | undefined>;
+  /** Indices whose requested address was refused: they get no lowest-free address. */
+  refused: Set<number>;
+  exhausted: boolean;
+}
+
+const PROBLEM_ORDER: readonly AllocationProblemKind[] = [
+  'UnknownPool',
+  'AddressConflict',
+  'AddressLeftPool',
+  'RequestedAddressInvalid',
+  'RequestedAddressDuplicate',
+  'RequestedAddressOutsidePool',
+  'RequestedAddressTaken',
+  'PoolExhausted',
+];
+
+export function allocate(input: AllocationInput): AllocationResult {
+  const problems: AllocationProblem[] = [];
+  const services = collectServices(input);
+  const holdings = collectHoldings(input.existing, services, problems);
+  // Every address any existing allocation holds stays taken for this run (see the header).
+  const taken = new Set<string>(holdings.map((h) => h.address));
+  const keptBy = resolveConflicts(holdings, services, problems);
+  /** Who got an address by request in this run (for messages). */
+  const claimedBy = new Map<string, string>();
+  const heldBy = new Map<string, string>();
+  for (const h of holdings) if (!heldBy.has(h.address)) heldBy.set(h.address, h.serviceKey);
+
+  const ordered = [...services.values()].sort((a, b) => compareAge(a.age, b.age));
+  for (const s of ordered) {
+    if (s.keepAll) continue;
+    for (const h of s.holdings) {
+      if (keptBy.get(h.address) === h) s.addresses[h.index] = h.address;
+    }
+    assignRequested(s, keptBy, taken, claimedBy, heldBy, problems);
+  }
+  assignLowestFree(ordered, taken);
+
+  const allocations: Allocation[] = [];
+  for (const s of ordered) {
+    if (s.keepAll) {
+      for (const h of s.holdings) {
+        if (keptBy.get(h.address) === h)
+          allocations.push(allocation(h.serviceKey, h.l2lbName, h.index, h.address));
+      }
+      continue;
+    }
+    s.addresses.forEach((address, index) =>
+      allocations.push(allocation(s.request.serviceKey, s.request.l2lbName, index, address)),
+    );
+    if (s.exhausted) {
+      const assigned = s.addresses.filter((a) => a !== undefined).length;
+      problems.push({
+        serviceKey: s.request.serviceKey,
+        kind: 'PoolExhausted',
+        message: `${assigned} of ${s.request.count} public IPs assigned; pool ${s.request.l2lbName} has no free address`,
+      });
+    }
+  }
+  allocations.sort(
+    (a, b) =>
+      compareText(a.serviceKey, b.serviceKey) || a.index - b.index || compareText(a.l2lbName, b.l2lbName),
+  );
+  problems.sort(
+    (a, b) =>
+      compareText(a.serviceKey, b.serviceKey) ||
+      (a.index ?? -1) - (b.index ?? -1) ||
+      PROBLEM_ORDER.indexOf(a.kind) - PROBLEM_ORDER.indexOf(b.kind) ||
+      compareText(a.address ?? '', b.address ?? ''),
+  );
+  return { allocations, problems };
+}
+
+function allocation(
+  serviceKey: string,
+  l2lbName: string,
+  index: number,
+  address: string | undefined,
+): Allocation {
+  return address === undefined ? { serviceKey, l2lbName, index } : { serviceKey, l2lbName, index, address };
+}
+
+function collectServices(input: AllocationInput): Map<string, ServiceWork> {
+  const services = new Map<string, ServiceWork>();
+  // A Service appears once; should a caller pass it twice, the first by l2lbName wins, whatever the order.
+  const requests = [...input.requests].sort(
+    (a, b) => compareText(a.serviceKey, b.serviceKey) || compareText(a.l2lbName, b.l2lbName),
+  );
+  for (const request of requests) {
+    if (services.has(request.serviceKey)) continue;
+    const pool = input.pools.get(request.l2lbName);
+    const validCount = Number.isInteger(request.count) && request.count >= 0;
+    services.set(request.serviceKey, {
+      request,
+      age: ageOf(request.createdAt, request.serviceKey),
+      pool,
+      keepAll: request.keepOnly === true || pool === undefined || !validCount,
+      holdings: [],
+      addresses: validCount ? new Array<string | undefined>(request.count).fill(undefined) : [],
+      refused: new Set(),
+      exhausted: false,
+    });
+  }
+  return services;
+}
+
+/** Canonicalises the existing allocations and marks which of them would stay, reporting those that left their pool. */
+function collectHoldings(
+  existing: readonly ExistingAllocation[],
+  services: ReadonlyMap<string, ServiceWork>,
+  problems: AllocationProblem[],
+): Holding[] {
+  const holdings: Holding[] = [];
+  for (const e of existing) {
+    const address = canonicalAddress(e.address.trim());
+    if (address === undefined) continue;
+    holdings.push({
+      serviceKey: e.serviceKey,
+      l2lbName: e.l2lbName,
+      index: e.index,
+      address,
+      age: ageOf(e.createdAt, e.serviceKey),
+      keeps: false,
+    });
+  }
+  // Sorted so that duplicates of one index resolve the same way whatever the input order.
+  holdings.sort(
+    (a, b) =>
+      compareText(a.serviceKey, b.serviceKey) ||
+      compareText(a.l2lbName, b.l2lbName) ||
+      a.index - b.index ||
+      compareText(a.address, b.address),
+  );
+  const seenIndex = new Set<string>();
+  for (const h of holdings) {
+    const s = services.get(h.serviceKey);
+    if (s === undefined) continue;
+    s.holdings.push(h);
+    const slot = `${h.l2lbName}\u0000${h.index}`;
+    if (seenIndex.has(`${h.serviceKey}\u0000${slot}`)) continue;
+    seenIndex.add(`${h.serviceKey}\u0000${slot}`);
+    if (s.keepAll) {
+      h.keeps = true;
+      continue;
+    }
+    const { l2lbName, count } = s.request;
+    if (h.l2lbName !== l2lbName || !Number.isInteger(h.index) || h.index < 0 || h.index >= count) continue;
+    if (s.pool !== undefined && !poolContains(s.pool, h.address)) {
+      problems.push({
+        serviceKey: h.serviceKey,
+        kind: 'AddressLeftPool',
+        index: h.index,
+        address: h.address,
+        message: `address ${h.address} of index ${h.index} is no longer in the pool of L2LoadBalancer ${l2lbName}; index ${h.index} gets a new address`,
+      });
+      continue;
+    }
+    h.keeps = true;
+  }
+  for (const s of services.values()) {
+    if (s.pool === undefined) {
+      problems.push({
+        serviceKey: s.request.serviceKey,
+        kind: 'UnknownPool',
+        message: `L2LoadBalancer ${s.request.l2lbName} does not exist or has no usable pool; the Service keeps its addresses and gets no new ones until it does`,
+      });
+    }
+  }
+  return holdings;
+}
+
+/** One winner per address among the holdings that would stay: the older holder (then serviceKey, index). */
+function resolveConflicts(
+  holdings: readonly Holding[],
+  services: ReadonlyMap<string, ServiceWork>,
+  problems: AllocationProblem[],
+): Map<string, Holding> {
+  const keptBy = new Map<string, Holding>();
+  const losers: Holding[] = [];
+  for (const h of holdings) {
+    if (!h.keeps) continue;
+    const current = keptBy.get(h.address);
+    if (current === undefined) {
+      keptBy.set(h.address, h);
+      continue;
+    }
+    const hWins = (compareAge(h.age, current.age) || h.index - current.index) < 0;
+    losers.push(hWins ? current : h);
+    if (hWins) keptBy.set(h.address, h);
+  }
+  for (const loser of losers) {
+    const winner = keptBy.get(loser.address) as Holding;
+    const holder =
+      winner.serviceKey === loser.serviceKey
+        ? `index ${winner.index} of this Service`
+        : `Service ${winner.serviceKey}`;
+    const next = services.get(loser.serviceKey)?.keepAll
+      ? `index ${loser.index} gets no new address while the Service's input is invalid`
+      : `index ${loser.index} gets a new address`;
+    problems.push({
+      serviceKey: loser.serviceKey,
+      kind: 'AddressConflict',
+      index: loser.index,
+      address: loser.address,
+      message: `address ${loser.address} of index ${loser.index} is also held by ${holder}, which is older and keeps it; ${next}`,
+    });
+  }
+  return keptBy;
+}
+
+/**
+ * Requested addresses of one Service: refuse by name what cannot be had, then switch each index to
+ * its requested address. An address another index of the same Service keeps can be taken only if
+ * that index moves to its own requested address; decided by a small fixpoint (count is small).
+ */
+function assignRequested(
+  s: ServiceWork,
+  keptBy: ReadonlyMap<string, Holding>,
+  taken: Set<string>,
+  claimedBy: Map<string, string>,
+  heldBy: ReadonlyMap<string, string>,
+  problems: AllocationProblem[],
+): void {
+  const { serviceKey, l2lbName, requested, count } = s.request;
+  const pool = s.pool as Pool;
+  const want = new Map<number, string>();
+  const firstIndexOf = new Map<string, number>();
+  const refuse = (
+    index: number,
+    kind: AllocationProblemKind,
+    address: string | undefined,
+    why: string,
+  ): void => {
+    s.refused.add(index);
+    const current = s.addresses[index];
+    const next =
+      current === undefined
+        ? `index ${index} gets no address until this is fixed`
+        : `index ${index} keeps ${current}`;
+    problems.push({
+      serviceKey,
+      kind,
+      index,
+      ...(address === undefined ? {} : { address }),
+      message: `${why}; ${next}`,
+    });
+  };
+  for (let i = 0; i < Math.min(count, requested.length); i++) {
+    const raw = (requested[i] as string).trim();
+    if (raw === '') continue;
+    const entry = `load-balancer-ips entry ${i} "${raw}"`;
+    const address = canonicalAddress(raw);
+    if (address === undefined) {
+      refuse(i, 'RequestedAddressInvalid', undefined, `${entry} is not an IPv4 or IPv6 address`);
+      continue;
+    }
+    const first = firstIndexOf.get(address);
+    if (first !== undefined) {
+      refuse(i, 'RequestedAddressDuplicate', address, `${entry} repeats entry ${first}`);
+      continue;
+    }
+    firstIndexOf.set(address, i);
+    if (!poolContains(pool, address)) {
+      refuse(
+        i,
+        'RequestedAddressOutsidePool',
+        address,
+        `${entry} is not in the pool of L2LoadBalancer ${l2lbName}`,
+      );
+      continue;
+    }
+    const other = otherHolder(address, serviceKey, keptBy, claimedBy, heldBy, taken);
+    if (other !== undefined) {
+      refuse(i, 'RequestedAddressTaken', address, `${entry} is already assigned to Service ${other}`);
+      continue;
+    }
+    want.set(i, address);
+  }
+  // An index may take an address its sibling keeps only if the sibling moves to another address.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [i, address] of want) {
+      if (s.addresses[i] === address) continue;
+      const sibling = keptBy.get(address);
+      if (sibling === undefined || sibling.serviceKey !== serviceKey || sibling.index === i) continue;
+      const siblingWant = want.get(sibling.index);
+      if (siblingWant !== undefined && siblingWant !== address) continue;
+      want.delete(i);
+      refuse(
+        i,
+        'RequestedAddressTaken',
+        address,
+        `load-balancer-ips entry ${i} "${address}" is held by index ${sibling.index} of this Service, which keeps it`,
+      );
+      changed = true;
+    }
+  }
+  for (const [i, address] of want) {
+    s.addresses[i] = address;
+    taken.add(address);
+    claimedBy.set(address, serviceKey);
+  }
+}
+
+/** The other Service that holds or has just claimed an address, if any. */
+function otherHolder(
+  address: string,
+  serviceKey: string,
+  keptBy: ReadonlyMap<string, Holding>,
+  claimedBy: ReadonlyMap<string, string>,
+  heldBy: ReadonlyMap<string, string>,
+  taken: ReadonlySet<string>,
+): string | undefined {
+  if (!taken.has(address)) return undefined;
+  const holder = keptBy.get(address)?.serviceKey ?? claimedBy.get(address) ?? heldBy.get(address);
+  return holder === serviceKey ? undefined : holder;
+}
+
+/** The lowest free address for every index still empty: one lazy pass per pool, oldest Service first. */
+function assignLowestFree(ordered: readonly ServiceWork[], taken: Set<string>): void {
+  const waiting = new Map<string, Array<{ s: ServiceWork; index: number }>>();
+  for (const s of ordered) {
+    if (s.keepAll) continue;
+    s.addresses.forEach((address, index) => {
+      if (address !== undefined || s.refused.has(index)) return;
+      const list = waiting.get(s.request.l2lbName) ?? [];
+      list.push({ s, index });
+      waiting.set(s.request.l2lbName, list);
+    });
+  }
+  for (const name of [...waiting.keys()].sort(compareText)) {
+    const list = waiting.get(name) as Array<{ s: ServiceWork; index: number }>;
+    const free = lowestFree(list[0]?.s.pool as Pool, taken);
+    for (const { s, index } of list) {
+      const next = free.next();
+      if (next.done === true) {
+        s.exhausted = true;
+        continue;
+      }
+      s.addresses[index] = next.value;
+      taken.add(next.value);
+    }
+  }
+}
