@@ -1,0 +1,181 @@
+// End to end: three real speakers (the built bundle) in three node namespaces, a real API server,
+// L2LBService objects created directly, and a client that probes the addresses over HTTP.
+// Figures are printed, never asserted: timings belong to bench/failover.ts.
+import { join, resolve } from 'node:path';
+import { createTopology, netnsUnavailable, type ProbeResult, type Topology } from './harness';
+import { kubeconfigVia, startSpeaker, TcpRelay, TestApi, type SpeakerProcess } from './speakers';
+
+const unavailable = netnsUnavailable();
+const describeNet = unavailable ? describe.skip : describe;
+if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
+
+const NS = 'shop';
+const IPS = ['192.0.2.200', '192.0.2.201', '192.0.2.202'];
+const RANKS = [
+  ['node-1', 'node-2', 'node-3'],
+  ['node-2', 'node-3', 'node-1'],
+  ['node-3', 'node-1', 'node-2'],
+];
+const indexName = (i: number): string => `web-public-${i}`;
+
+interface ControlPlaneLike {
+  kubeconfigPath: string;
+  server: string;
+  stop(): Promise<void>;
+}
+
+/** Lost probes and the gap of one target in a probe run. */
+function summary(results: ProbeResult[], ip: string): { sent: number; lost: number; nodes: string[] } {
+  const mine = results.filter((r) => r.ip === ip);
+  return {
+    sent: mine.length,
+    lost: mine.filter((r) => r.error !== undefined).length,
+    nodes: [...new Set(mine.map((r) => r.node).filter((n): n is string => n !== undefined))],
+  };
+}
+
+describeNet('speakers against a real API server', () => {
+  let topo: Topology;
+  let cp: ControlPlaneLike;
+  let api: TestApi;
+  let relay: TcpRelay;
+  const speakers = new Map<string, SpeakerProcess>();
+  let kubeconfigFor: (node: string) => string;
+
+  const start = async (node: string): Promise<SpeakerProcess> => {
+    const s = await startSpeaker({ node, netns: topo.node(node).netns, kubeconfig: kubeconfigFor(node), echo: process.env.L2LB_ECHO === '1' });
+    speakers.set(node, s);
+    return s;
+  };
+  const answers = (ip: string, node: string, timeoutMs: number): Promise<true | undefined> =>
+    topo.until(async () => ((await topo.fetchFromClient(ip, 300)) === node ? true : undefined), timeoutMs, 50);
+
+  beforeAll(async () => {
+    topo = await createTopology(3, __dirname);
+    // Loaded here, not at the top, so that a missing control plane fails this suite alone.
+    const { startControlPlane } = (await import('../support/control-plane')) as {
+      startControlPlane: (o: { crdDir?: string }) => Promise<ControlPlaneLike>;
+    };
+    cp = await startControlPlane({ crdDir: resolve(__dirname, '..', '..', 'crds') });
+    api = new TestApi(cp.kubeconfigPath);
+    await api.moduleNamespace();
+    await api.namespace(NS);
+    await api.balancer('public', ['192.0.2.200-192.0.2.220', '2001:db8::200/124']);
+    for (let i = 0; i < 3; i++) await api.index(NS, indexName(i), IPS[i]!, RANKS[i]!);
+    const url = new URL(cp.server);
+    relay = new TcpRelay({ host: url.hostname, port: Number(url.port) });
+    await relay.start();
+    const viaRelay = kubeconfigVia(cp.kubeconfigPath, `https://127.0.0.1:${relay.port}`);
+    // node-3 reaches the API through the relay, so that a test can cut it off.
+    kubeconfigFor = (node) => (node === 'node-3' ? viaRelay : cp.kubeconfigPath);
+    for (const node of ['node-1', 'node-2', 'node-3']) await start(node);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const s of speakers.values()) s.child.kill('SIGKILL');
+    await relay?.stop();
+    await cp?.stop();
+    await topo?.destroy();
+  }, 60_000);
+
+  afterEach(() => {
+    const failed = expect.getState().assertionCalls !== expect.getState().numPassingAsserts;
+    if (failed) for (const s of speakers.values()) console.log(`--- ${s.node}\n${s.logs.slice(-40).map((l) => JSON.stringify(l)).join('\n')}`);
+  });
+
+  it('announces each address from its preferred node: the client gets three node names', async () => {
+    for (let i = 0; i < 3; i++) expect(await answers(IPS[i]!, RANKS[i]![0]!, 20_000)).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      const idx = await api.getIndex(NS, indexName(i));
+      expect(idx.status).toEqual(
+        expect.objectContaining({
+          announcingNode: RANKS[i]![0],
+          loadBalancer: { ingress: [{ ip: IPS[i] }] },
+          conditions: [expect.objectContaining({ type: 'Announced', status: 'True' })],
+        }),
+      );
+    }
+  }, 60_000);
+
+  it('announces an IPv6 address with an unsolicited neighbour advertisement', async () => {
+    await api.index(NS, 'web-public-6', '2001:db8::206', ['node-2', 'node-1']);
+    expect(await answers('2001:db8::206', 'node-2', 15_000)).toBe(true);
+    expect(await topo.neighbourNode('2001:db8::206')).toBe('node-2');
+  }, 30_000);
+
+  it('refuses an address outside every pool and says so in the status', async () => {
+    await api.index(NS, 'web-other-0', '198.51.100.9', ['node-1']);
+    const reason = await topo.until(async () => {
+      const status = (await api.getIndex(NS, 'web-other-0')).status as { conditions?: { reason: string }[] } | undefined;
+      return status?.conditions?.[0]?.reason;
+    }, 10_000, 100);
+    expect(reason).toBe('AddressOutsidePools');
+    expect(await topo.addressesOn('node-1')).not.toContain('198.51.100.9');
+  }, 30_000);
+
+  it('moves the address of a hard-failed node (SIGKILL + cable cut) and the other two never stop', async () => {
+    const probe = topo.probe(__dirname, IPS, 10, 1500, 200);
+    await new Promise((r) => setTimeout(r, 1000));
+    const failedAt = Date.now();
+    speakers.get('node-1')!.child.kill('SIGKILL');
+    await topo.setLink('node-1', false);
+    expect(await topo.until(async () => (probe.results.some((r) => r.ip === IPS[0] && r.t > failedAt && r.node === 'node-2') ? true : undefined), 12_000, 50)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    probe.stop();
+    const first = probe.results.find((r) => r.ip === IPS[0] && r.t > failedAt && r.node === 'node-2');
+    const moved = summary(probe.results, IPS[0]!);
+    console.log(`hard failure: ${IPS[0]} answered from node-2 ${first!.t - failedAt} ms after the kill; ${moved.lost} of ${moved.sent} probes lost`);
+    for (const ip of IPS.slice(1)) expect(summary(probe.results, ip).lost).toBe(0);
+    expect(await api.announcingNode(NS, indexName(0))).toBe('node-2');
+
+    // Restart: the cable back, then the speaker; it finds its old address, owns it again, and
+    // node-2 hands it back make-before-break.
+    await topo.setLink('node-1', true);
+    await start('node-1');
+    expect(await answers(IPS[0]!, 'node-1', 15_000)).toBe(true);
+    expect(await topo.until(async () => ((await topo.addressesOn('node-2')).includes(IPS[0]!) ? undefined : true), 10_000, 100)).toBe(true);
+  }, 60_000);
+
+  it('hands over make-before-break on SIGTERM without losing a probe', async () => {
+    const probe = topo.probe(__dirname, IPS, 10, 800, 500);
+    await new Promise((r) => setTimeout(r, 1000));
+    const node2 = speakers.get('node-2')!;
+    const stoppedAt = Date.now();
+    node2.child.kill('SIGTERM');
+    const code = await node2.exited;
+    const exitedAfter = Date.now() - stoppedAt;
+    await probe.done;
+    const moved = summary(probe.results, IPS[1]!);
+    console.log(`SIGTERM: speaker exited ${code} after ${exitedAfter} ms; ${IPS[1]} answered from ${moved.nodes.join(', ')}; ${moved.lost} of ${moved.sent} probes lost`);
+    expect(code).toBe(0);
+    expect(moved.nodes).toEqual(['node-2', 'node-3']);
+    for (const ip of IPS) expect(summary(probe.results, ip).lost).toBe(0);
+    expect(await topo.addressesOn('node-2')).toEqual([]);
+    await start('node-2');
+    expect(await answers(IPS[1]!, 'node-2', 15_000)).toBe(true);
+  }, 60_000);
+
+  it('keeps what it has and takes nothing new while cut off from the API', async () => {
+    expect(await answers(IPS[2]!, 'node-3', 10_000)).toBe(true);
+    await relay.stop();
+    const node3 = speakers.get('node-3')!;
+    expect(await node3.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('view is stale'), 10_000)).toBeDefined();
+    // A new index that node-3 would own; node-1 is the next candidate and takes it, node-3 must not.
+    await api.index(NS, 'web-public-3', '192.0.2.203', ['node-3', 'node-1']);
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await topo.addressesOn('node-3')).toContain(IPS[2]);
+    expect(await topo.addressesOn('node-3')).not.toContain('192.0.2.203');
+    expect(await api.announcingNode(NS, 'web-public-3')).toBe('node-1');
+
+    await relay.start();
+    expect(await answers('192.0.2.203', 'node-3', 15_000)).toBe(true);
+    expect(await answers(IPS[2]!, 'node-3', 15_000)).toBe(true);
+  }, 60_000);
+
+  it('keeps every speaker command and status write free of failures', () => {
+    const bad = [...speakers.values()].flatMap((s) => s.logs.filter((l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr'));
+    expect(bad).toEqual([]);
+  });
+
+  void join;
+});

@@ -1,0 +1,256 @@
+// Running real speakers (the built bundle) against a control plane, for the end-to-end tests and
+// the failover benchmark: the bundle, a speaker process per node namespace, a stoppable TCP relay
+// in front of the API, and the few API calls the tests make (through the speaker's own client).
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { dump, load } from 'js-yaml';
+import { expectOk, KubeClient, kubeconfigTarget } from '../../images/speaker/kube';
+import { L2LB_API_VERSION, L2LBSERVICE_API_VERSION, LABEL_L2LB, LABEL_PARENT_SERVICE, MODULE_NAMESPACE } from '../../lib/model';
+import { spawnTracked } from './harness';
+
+const ROOT = resolve(__dirname, '..', '..');
+const scratch = mkdtempSync(join(tmpdir(), 'l2lb-speakers-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
+/**
+ * A private copy of the speaker bundle: `dist/speaker/speaker.js` when it is there (jest's global
+ * setup builds it), else built here with esbuild. A copy, because a concurrent `npm run build`
+ * deletes dist/ while the tests run.
+ */
+export async function speakerBundle(): Promise<string> {
+  const out = join(scratch, 'speaker.js');
+  if (existsSync(out)) return out;
+  const built = join(ROOT, 'dist', 'speaker', 'speaker.js');
+  if (process.env.L2LB_SPEAKER_BUNDLE) copyFileSync(process.env.L2LB_SPEAKER_BUNDLE, out);
+  else if (existsSync(built)) copyFileSync(built, out);
+  else {
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [join(ROOT, 'images', 'speaker', 'main.ts')],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      logLevel: 'warning',
+    });
+  }
+  return out;
+}
+
+export interface LogLine {
+  time?: string;
+  level?: string;
+  msg?: string;
+  address?: string;
+  index?: string;
+  [k: string]: unknown;
+}
+
+export interface SpeakerProcess {
+  node: string;
+  child: ChildProcess;
+  logs: LogLine[];
+  metricsPort: number;
+  exited: Promise<number | null>;
+  /** Waits for a log line matching the predicate (bounded). */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine | undefined>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+export async function startSpeaker(opts: {
+  node: string;
+  netns: string;
+  kubeconfig: string;
+  env?: Record<string, string>;
+  echo?: boolean;
+}): Promise<SpeakerProcess> {
+  const bundle = await speakerBundle();
+  const metricsPort = await freePort();
+  const child = spawnTracked([process.execPath, bundle], {
+    PATH: process.env.PATH,
+    NODE_NAME: opts.node,
+    KUBECONFIG: opts.kubeconfig,
+    L2LB_NETNS: opts.netns,
+    METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+    LOG_LEVEL: 'debug',
+    ...opts.env,
+  });
+  const logs: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let buffer = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (opts.echo) process.stderr.write(`[${opts.node}] ${line}\n`);
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ msg: line });
+      }
+    }
+    for (const w of waiters) w();
+  });
+  child.stderr?.on('data', (c: Buffer) => logs.push({ level: 'stderr', msg: c.toString() }));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const waitForLog = (match: (l: LogLine) => boolean, timeoutMs: number): Promise<LogLine | undefined> =>
+    new Promise((res) => {
+      const check = (): void => {
+        const hit = logs.find(match);
+        if (hit) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          res(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        res(undefined);
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return { node: opts.node, child, logs, metricsPort, exited, waitForLog };
+}
+
+/** A TCP relay to the API server that a test can cut (stop) and restore (start) on one port. */
+export class TcpRelay {
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(this.port, '127.0.0.1', () => res());
+    });
+    const a = server.address();
+    this.port = typeof a === 'object' && a ? a.port : 0;
+    this.server = server;
+  }
+
+  /** Closes the listener and every connection through it. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+/** A copy of a kubeconfig whose server is `server`. */
+export function kubeconfigVia(path: string, server: string): string {
+  const doc = load(readFileSync(path, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+  for (const c of doc.clusters) c.cluster.server = server;
+  const out = join(scratch, `kubeconfig-${server.replace(/\W/g, '_')}`);
+  writeFileSync(out, dump(doc), { mode: 0o600 });
+  return out;
+}
+
+type Json = Record<string, unknown>;
+
+/** The objects the tests create, through the speaker's own API client. */
+export class TestApi {
+  readonly client: KubeClient;
+
+  constructor(kubeconfig: string) {
+    this.client = new KubeClient(kubeconfigTarget(kubeconfig));
+  }
+
+  async create(path: string, body: Json): Promise<Json> {
+    const r = await this.client.request('POST', path, { body, timeoutMs: 10_000 });
+    if (r.status === 409) return body;
+    return expectOk(`create ${path}`, r) as Json;
+  }
+
+  async namespace(name: string): Promise<void> {
+    await this.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  }
+
+  async balancer(name: string, addressPool: string[], interfaces?: string[]): Promise<void> {
+    await this.create(`/apis/${L2LB_API_VERSION}/l2loadbalancers`, {
+      apiVersion: L2LB_API_VERSION,
+      kind: 'L2LoadBalancer',
+      metadata: { name },
+      spec: { addressPool, nodeSelector: {}, ...(interfaces ? { interfaces } : {}) },
+    });
+  }
+
+  async index(namespace: string, name: string, address: string, nodes: string[], l2lb = 'public'): Promise<void> {
+    const service = name.replace(/-[^-]+-\d+$/, '');
+    await this.create(`/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices`, {
+      apiVersion: L2LBSERVICE_API_VERSION,
+      kind: 'L2LBService',
+      metadata: { name, namespace, labels: { [LABEL_L2LB]: l2lb, [LABEL_PARENT_SERVICE]: service } },
+      spec: {
+        type: 'LoadBalancer',
+        loadBalancerIP: address,
+        nodes,
+        serviceRef: { name: service, namespace },
+        externalTrafficPolicy: 'Cluster',
+        ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }],
+        selector: { app: service },
+      },
+    });
+  }
+
+  async setNodes(namespace: string, name: string, nodes: string[]): Promise<void> {
+    expectOk(
+      'patch nodes',
+      await this.client.request('PATCH', `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`, {
+        body: { spec: { nodes } },
+        contentType: 'application/merge-patch+json',
+        timeoutMs: 10_000,
+      }),
+    );
+  }
+
+  async getIndex(namespace: string, name: string): Promise<Json> {
+    return expectOk(
+      'get index',
+      await this.client.request('GET', `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`, {
+        timeoutMs: 10_000,
+      }),
+    ) as Json;
+  }
+
+  async announcingNode(namespace: string, name: string): Promise<string | undefined> {
+    const status = (await this.getIndex(namespace, name)).status as Json | undefined;
+    return typeof status?.announcingNode === 'string' ? status.announcingNode : undefined;
+  }
+
+  /** The module namespace, where the speakers keep their Leases. */
+  async moduleNamespace(): Promise<void> {
+    await this.namespace(MODULE_NAMESPACE);
+  }
+}
