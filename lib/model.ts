@@ -151,3 +151,21 @@ export interface ModuleSettings {
     resources: Record<string, unknown>;
   };
 }
+
+/** One `L2LoadBalancer` pool as the hooks hand it to the templates (`internal.pools[]`). */
+export interface InternalPool {
+  name: string;
+  addressPool: readonly string[];
+}
+
+/** What the hooks write into the module values (`internal`), read by the templates. */
+export interface InternalValues {
+  pools: readonly InternalPool[];
+  /** Whether the `metallb.io` CRDs exist: then each pool is mirrored as an `IPAddressPool`. */
+  metallbCRDsPresent: boolean;
+}
+
+/** The module values: settings (`openapi/config-values.yaml`) plus `internal` (`openapi/values.yaml`). */
+export interface ModuleValues extends ModuleSettings {
+  internal: InternalValues;
+}

@@ -1,0 +1,172 @@
+// Module settings: untyped ModuleConfig settings (or module values) in, typed `ModuleSettings` out.
+// The schema is `openapi/config-values.yaml` (via the generated lib/settings-schema.ts), checked with
+// ajv the way addon-operator checks it: defaults filled in, unknown fields refused. Rules that span
+// several fields are `x-deckhouse-validations` (CEL) in the YAML for Deckhouse, and `CROSS_FIELD_RULES`
+// here for everything else; a test keeps the two lists in step.
+import Ajv, { type ErrorObject, type SchemaObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { ModuleSettings, ModuleValues } from './model';
+import { configValuesSchema, valuesSchema } from './settings-schema';
+
+export type SettingsResult = { ok: true; settings: ModuleSettings } | { ok: false; errors: string[] };
+export type ValuesResult = { ok: true; values: ModuleValues } | { ok: false; errors: string[] };
+
+/** A rule over several settings: the CEL `expression` Deckhouse runs, and the same rule in TypeScript. */
+export interface CrossFieldRule {
+  /** Dotted path of the schema node that carries the rule in `x-deckhouse-validations` (`''` = root). */
+  path: string;
+  /** The CEL expression, exactly as in openapi/config-values.yaml. */
+  expression: string;
+  /** An error message naming the fields and their values, or undefined when the rule holds. */
+  check(settings: ModuleSettings): string | undefined;
+}
+
+export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
+  {
+    path: 'speaker',
+    expression:
+      '(has(self.renewIntervalSeconds) ? self.renewIntervalSeconds : 1.0) < ' +
+      '(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3.0)',
+    check: ({ speaker: { renewIntervalSeconds: renew, leaseDurationSeconds: lease } }) =>
+      renew < lease
+        ? undefined
+        : `speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds (${lease}), got ${renew}`,
+  },
+];
+
+/** OpenAPI extensions that addon-operator, Deckhouse and the API server read and ajv need not. */
+const EXTENSION_KEYWORDS = [
+  'x-examples',
+  'x-extend',
+  'x-deckhouse-validations',
+  'x-kubernetes-validations',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+];
+
+/**
+ * An ajv instance that reads Kubernetes-flavoured OpenAPI v3 schemas: the `x-` extensions are known
+ * keywords without checks, `int32`/`int64` and `date-time` are checked formats.
+ */
+export function createOpenApiAjv(options: { useDefaults: boolean }): Ajv {
+  const ajv = new Ajv({
+    allErrors: true,
+    verbose: true,
+    useDefaults: options.useDefaults,
+    strictTypes: false,
+  });
+  addFormats(ajv, ['date-time']);
+  ajv.addFormat('int32', {
+    type: 'number',
+    validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
+  });
+  ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
+  ajv.addVocabulary(EXTENSION_KEYWORDS);
+  return ajv;
+}
+
+const ajv = createOpenApiAjv({ useDefaults: true });
+const validateConfigValues = ajv.compile<ModuleSettings>(configValuesSchema);
+const validateValues = ajv.compile<ModuleValues>(valuesSchema);
+
+/** Parses ModuleConfig settings; absent fields get their defaults. `raw` is not modified. */
+export function parseSettings(raw: unknown): SettingsResult {
+  const data = structuredClone(raw ?? {});
+  if (!validateConfigValues(data))
+    return { ok: false, errors: formatSchemaErrors(validateConfigValues.errors) };
+  const errors = crossFieldErrors(data);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, settings: data };
+}
+
+/** Parses module values (settings plus `internal`), as addon-operator hands them to hooks. */
+export function parseValues(raw: unknown): ValuesResult {
+  const data = structuredClone(raw ?? {});
+  if (!validateValues(data)) return { ok: false, errors: formatSchemaErrors(validateValues.errors) };
+  const errors = crossFieldErrors(data);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, values: data };
+}
+
+/** Every setting at its default. */
+export function defaultSettings(): ModuleSettings {
+  const result = parseSettings({});
+  if (!result.ok)
+    throw new Error(`the defaults of openapi/config-values.yaml are invalid: ${result.errors.join('; ')}`);
+  return result.settings;
+}
+
+function crossFieldErrors(settings: ModuleSettings): string[] {
+  return CROSS_FIELD_RULES.map((rule) => rule.check(settings)).filter((e): e is string => e !== undefined);
+}
+
+/**
+ * Turns ajv errors into one message per problem, each naming the field by its dotted path and
+ * showing the offending value: `speaker.leaseDurationSeconds must be >= 2, got 1`.
+ */
+export function formatSchemaErrors(
+  errors: readonly ErrorObject[] | null | undefined,
+  root = 'settings',
+): string[] {
+  const messages = (errors ?? [])
+    // The branches of an anyOf report their own failures; the anyOf error says it all at once.
+    .filter((e) => !e.schemaPath.includes('/anyOf/'))
+    .map((e) => formatSchemaError(e, root));
+  return [...new Set(messages)];
+}
+
+function formatSchemaError(e: ErrorObject, root: string): string {
+  const path = dottedPath(e.instancePath);
+  const field = path || root;
+  const got = `got ${show(e.data)}`;
+  const params: Record<string, unknown> = e.params;
+  switch (e.keyword) {
+    case 'type':
+      return `${field} must be ${withArticle(String(params.type))}, ${got}`;
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return `${field} must be ${String(params.comparison)} ${String(params.limit)}, ${got}`;
+    case 'enum':
+      return `${field} must be one of ${(params.allowedValues as unknown[]).map(String).join(', ')}, ${got}`;
+    case 'additionalProperties':
+      return `${joinPath(path, String(params.additionalProperty))} is not a known field`;
+    case 'required':
+      return `${joinPath(path, String(params.missingProperty))} is required`;
+    case 'pattern':
+      return `${field} must match ${String(params.pattern)}, ${got}`;
+    case 'anyOf':
+      return `${field} must be ${(e.schema as SchemaObject[]).map(describeSchema).join(' or ')}, ${got}`;
+    default:
+      return `${field} ${e.message ?? 'is invalid'}, ${got}`;
+  }
+}
+
+/** `/speaker/tolerations/0/effect` -> `speaker.tolerations[0].effect`. */
+function dottedPath(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : joinPath(acc, part)), '');
+}
+
+function joinPath(path: string, field: string): string {
+  return path ? `${path}.${field}` : field;
+}
+
+function withArticle(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function describeSchema(schema: SchemaObject): string {
+  const type = withArticle(String(schema.type ?? 'value'));
+  return typeof schema.pattern === 'string' ? `${type} matching ${schema.pattern}` : type;
+}
+
+function show(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}

@@ -1,0 +1,59 @@
+// The module's Kubernetes objects as plain functions of the module values: no Helm, no Go templates.
+// `renderModule` composes the small templates beside it; each can be rendered and tested alone.
+import type { ModuleSettings, ModuleValues } from '../lib/model';
+import { DECKHOUSE_METALLB_NAMESPACE, ipAddressPools, UPSTREAM_METALLB_NAMESPACE } from './metallb';
+import { speakerPodMonitor } from './monitoring';
+import { namespace } from './namespace';
+import { hooksRbac, speakerRbac } from './rbac';
+import { speakerDaemonSet } from './speaker';
+import { customResourceDefinitions, hooksConfigMap, hooksDeployment } from './standalone';
+import type { KubernetesObject } from './types';
+
+export type { KubernetesObject, ObjectMeta } from './types';
+export { moduleValuesFromSettings } from './values';
+
+export const DEFAULT_IMAGES = {
+  speaker: 'l2-load-balancer/speaker:latest',
+  hooks: 'l2-load-balancer/hooks:latest',
+} as const;
+
+export interface RenderOptions {
+  /** Outside Deckhouse: add the CRDs, and shell-operator running the hooks. */
+  standalone?: boolean;
+  image?: { speaker: string; hooks?: string };
+  /** Render the PodMonitor (needs the prometheus-operator CRDs). Default true. */
+  podMonitor?: boolean;
+  /** Where MetalLB reads its IPAddressPools. Default `d8-metallb`, or `metallb-system` standalone. */
+  metallbNamespace?: string;
+}
+
+/**
+ * Every object of the module, in an order `kubectl apply` can take in one go: CRDs and the namespace
+ * before what lives in them.
+ */
+export function renderModule(values: ModuleValues, opts: RenderOptions = {}): KubernetesObject[] {
+  const standalone = opts.standalone ?? false;
+  const settings: ModuleSettings = withoutInternal(values);
+  const metallbNamespace =
+    opts.metallbNamespace ?? (standalone ? UPSTREAM_METALLB_NAMESPACE : DECKHOUSE_METALLB_NAMESPACE);
+  return [
+    ...(standalone ? customResourceDefinitions() : []),
+    namespace(),
+    ...speakerRbac(),
+    speakerDaemonSet(values.speaker, opts.image?.speaker ?? DEFAULT_IMAGES.speaker),
+    ...(opts.podMonitor === false ? [] : [speakerPodMonitor()]),
+    ...(standalone
+      ? [
+          ...hooksRbac(),
+          hooksConfigMap(settings),
+          hooksDeployment(settings, opts.image?.hooks ?? DEFAULT_IMAGES.hooks),
+        ]
+      : []),
+    ...ipAddressPools(values.internal, metallbNamespace),
+  ];
+}
+
+function withoutInternal(values: ModuleValues): ModuleSettings {
+  const { internal: _internal, ...settings } = values;
+  return settings;
+}

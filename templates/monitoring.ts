@@ -1,0 +1,24 @@
+import { MODULE_NAMESPACE } from '../lib/model';
+import { namespacedMeta, SPEAKER_NAME } from './meta';
+import type { KubernetesObject } from './types';
+
+/** Scrapes every speaker; `prometheus: main` is the label Deckhouse's Prometheus selects monitors by. */
+export function speakerPodMonitor(): KubernetesObject {
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PodMonitor',
+    metadata: namespacedMeta(SPEAKER_NAME, SPEAKER_NAME, { labels: { prometheus: 'main' } }),
+    spec: {
+      selector: { matchLabels: { app: SPEAKER_NAME } },
+      namespaceSelector: { matchNames: [MODULE_NAMESPACE] },
+      podMetricsEndpoints: [
+        {
+          port: 'metrics',
+          path: '/metrics',
+          scheme: 'http',
+          relabelings: [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }],
+        },
+      ],
+    },
+  };
+}

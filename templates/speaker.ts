@@ -1,0 +1,93 @@
+// The speaker DaemonSet: one Pod per balancer node (the nodes the hooks label as members).
+import { LABEL_MEMBER, type ModuleSettings } from '../lib/model';
+import { namespacedMeta, SPEAKER_METRICS_PORT, SPEAKER_NAME } from './meta';
+import type { KubernetesObject } from './types';
+
+/** The only capabilities the speaker holds: addresses on interfaces, and raw ARP/NDP packets. */
+export const SPEAKER_CAPABILITIES = ['NET_ADMIN', 'NET_RAW'] as const;
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef: { fieldPath: string } };
+}
+
+/** The speaker's environment: its identity from the downward API, its tuning from the settings. */
+export function speakerEnv(speaker: ModuleSettings['speaker']): EnvVar[] {
+  const field = (name: string, fieldPath: string): EnvVar => ({
+    name,
+    valueFrom: { fieldRef: { fieldPath } },
+  });
+  const value = (name: string, v: string | number): EnvVar => ({ name, value: String(v) });
+  return [
+    field('NODE_NAME', 'spec.nodeName'),
+    field('NAMESPACE', 'metadata.namespace'),
+    value('LEASE_DURATION_SECONDS', speaker.leaseDurationSeconds),
+    value('RENEW_INTERVAL_SECONDS', speaker.renewIntervalSeconds),
+    value('GARP_COUNT', speaker.garp.count),
+    value('GARP_INTERVAL_MS', speaker.garp.intervalMilliseconds),
+    value('GARP_REFRESH_SECONDS', speaker.garp.refreshSeconds),
+    value('LOG_LEVEL', speaker.logLevel),
+    value('METRICS_ADDRESS', `0.0.0.0:${SPEAKER_METRICS_PORT}`),
+  ];
+}
+
+function httpProbe(path: string, periodSeconds: number): Record<string, unknown> {
+  return {
+    httpGet: { path, port: SPEAKER_METRICS_PORT },
+    periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold: 3,
+  };
+}
+
+export function speakerDaemonSet(speaker: ModuleSettings['speaker'], image: string): KubernetesObject {
+  const selector = { app: SPEAKER_NAME };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: namespacedMeta(SPEAKER_NAME, SPEAKER_NAME),
+    spec: {
+      selector: { matchLabels: selector },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+      template: {
+        metadata: { labels: namespacedMeta(SPEAKER_NAME, SPEAKER_NAME).labels },
+        spec: {
+          serviceAccountName: SPEAKER_NAME,
+          // Announcing means owning addresses on the node's own interfaces.
+          hostNetwork: true,
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          priorityClassName: 'system-node-critical',
+          nodeSelector: { [LABEL_MEMBER]: '' },
+          tolerations: [...speaker.tolerations],
+          // On SIGTERM the speaker keeps its addresses until the new owners announce them.
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: SPEAKER_NAME,
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              env: speakerEnv(speaker),
+              ports: [{ name: 'metrics', containerPort: SPEAKER_METRICS_PORT, protocol: 'TCP' }],
+              livenessProbe: httpProbe('/healthz', 10),
+              readinessProbe: httpProbe('/readyz', 5),
+              resources: speaker.resources,
+              securityContext: {
+                // Root inside the container, but with every capability dropped except these two.
+                runAsUser: 0,
+                runAsNonRoot: false,
+                privileged: false,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'], add: [...SPEAKER_CAPABILITIES] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    },
+  };
+}
