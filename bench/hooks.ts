@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { config } from '../hooks/reconcile';
+import { reconcileConfig as config } from '../lib/controller/bindings';
 import { MemoryCluster } from '../lib/sdk/memory-cluster';
 import { groupContext, type ClusterObject } from '../lib/sdk/simulate';
 import type { PatchOperation } from '../lib/sdk/output';
@@ -21,7 +21,10 @@ function cluster(): ClusterObject[] {
     out.push({
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: `node-${String(i).padStart(3, '0')}`, labels: { 'l2lb.example/group': `g${i % BALANCERS}` } },
+      metadata: {
+        name: `node-${String(i).padStart(3, '0')}`,
+        labels: { 'l2lb.example/group': `g${i % BALANCERS}` },
+      },
       status: { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-11-01T00:00:00Z' }] },
     });
   }
@@ -31,7 +34,10 @@ function cluster(): ClusterObject[] {
       kind: 'L2LoadBalancer',
       metadata: { name: `lb-${b}`, creationTimestamp: '2026-11-01T00:00:00Z', generation: 1 },
       // Documentation prefix: these addresses live only in this benchmark's memory.
-      spec: { addressPool: [`2001:db8:${b.toString(16)}::/112`], nodeSelector: { 'l2lb.example/group': `g${b}` } },
+      spec: {
+        addressPool: [`2001:db8:${b.toString(16)}::/112`],
+        nodeSelector: { 'l2lb.example/group': `g${b}` },
+      },
     });
   }
   for (let s = 0; s < SERVICES; s++) {
@@ -109,7 +115,9 @@ function report(name: string, runs: Measured[], extra = ''): void {
 
 function main(): void {
   const REPS = Number(process.env.BENCH_REPS ?? 3);
-  console.log(`control-loop hook: ${SERVICES} Services x 3 IPs, ${BALANCERS} L2LoadBalancers, ${NODES} nodes; ${REPS} runs each`);
+  console.log(
+    `control-loop hook: ${SERVICES} Services x 3 IPs, ${BALANCERS} L2LoadBalancers, ${NODES} nodes; ${REPS} runs each`,
+  );
   const objects = cluster();
   const mem = new MemoryCluster(objects);
   const first = JSON.stringify(groupContext(config, mem.list()));
@@ -127,7 +135,9 @@ function main(): void {
 
   // One Service changes: 3 -> 4 IPs. The hook receives the group snapshot, as on any event.
   const svc = mem.get('v1', 'Service', 'ns-7', 'svc-7')!;
-  (svc.metadata.annotations as Record<string, string>)['network.deckhouse.io/l2-load-balancer-external-ips-count'] = '4';
+  (svc.metadata.annotations as Record<string, string>)[
+    'network.deckhouse.io/l2-load-balancer-external-ips-count'
+  ] = '4';
   const event = JSON.stringify(groupContext(config, mem.list(), 'services'));
   const single: Measured[] = [];
   for (let i = 0; i < REPS; i++) single.push(runMeasured(event));

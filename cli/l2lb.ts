@@ -9,7 +9,7 @@ import { CONDITION_ALL_ASSIGNED, L2LB_API_VERSION, L2LBSERVICE_API_VERSION } fro
 import { MemoryCluster } from '../lib/sdk/memory-cluster';
 import { groupContext, runHookExecutable, type ClusterObject } from '../lib/sdk/simulate';
 import { parseSettings } from '../lib/settings';
-import { config as reconcileConfig } from '../hooks/reconcile';
+import { reconcileConfig } from '../lib/controller/bindings';
 import { renderModule, moduleValuesFromSettings } from '../templates';
 
 const HOOK = join(__dirname, '..', 'module', 'hooks', 'reconcile');
@@ -33,11 +33,17 @@ function loadObjects(paths: string[]): ClusterObject[] {
   for (const file of paths.flatMap(yamlFiles)) {
     for (const doc of loadAll(readFileSync(file, 'utf8'))) {
       if (doc === null || doc === undefined) continue;
-      const o = doc as { kind?: string; items?: unknown[]; apiVersion?: string; metadata?: { name?: string } };
+      const o = doc as {
+        kind?: string;
+        items?: unknown[];
+        apiVersion?: string;
+        metadata?: { name?: string };
+      };
       const items = o.kind === 'List' && Array.isArray(o.items) ? o.items : [o];
       for (const item of items) {
         const it = item as ClusterObject;
-        if (!it.apiVersion || !it.kind || !it.metadata?.name) fail(`${file}: every object needs apiVersion, kind and metadata.name`);
+        if (!it.apiVersion || !it.kind || !it.metadata?.name)
+          fail(`${file}: every object needs apiVersion, kind and metadata.name`);
         out.push(it);
       }
     }
@@ -56,7 +62,14 @@ function loadSettings(path: string | undefined): unknown {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 interface Args {
@@ -78,12 +91,14 @@ function parseArgs(argv: string[]): Args {
 
 function get(o: unknown, ...path: string[]): unknown {
   let cur = o;
-  for (const p of path) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[p] : undefined;
+  for (const p of path)
+    cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[p] : undefined;
   return cur;
 }
 
 function plan(args: Args): void {
-  if (args.positional.length === 0) fail('plan needs a cluster state file or directory, e.g. `l2lb plan examples/`');
+  if (args.positional.length === 0)
+    fail('plan needs a cluster state file or directory, e.g. `l2lb plan examples/`');
   const settings = loadSettings(args.values);
   const checked = parseSettings(settings);
   if (!checked.ok) fail(`settings are invalid:\n  ${checked.errors.join('\n  ')}`);
@@ -94,10 +109,14 @@ function plan(args: Args): void {
   let converged = false;
   const warnings = new Set<string>();
   for (; runs < maxRuns && !converged; runs++) {
-    const run = runHookExecutable(HOOK, groupContext(reconcileConfig, cluster.list()), { values: { l2LoadBalancer: settings } });
+    const run = runHookExecutable(HOOK, groupContext(reconcileConfig, cluster.list()), {
+      values: { l2LoadBalancer: settings },
+    });
     if (run.exitCode !== 0) fail(`the hook failed (exit ${run.exitCode}):\n${run.stderr}`);
     for (const line of run.stderr.split('\n')) if (line.includes('"object skipped"')) warnings.add(line);
-    const meaningful = run.patches.filter((p) => !(p.operation === 'CreateIfNotExists' && p.object.kind === 'Event'));
+    const meaningful = run.patches.filter(
+      (p) => !(p.operation === 'CreateIfNotExists' && p.object.kind === 'Event'),
+    );
     converged = meaningful.length === 0;
     const errors = cluster.apply(run.patches);
     if (errors.length) fail(`the patches do not apply: ${errors.join('; ')}`);
@@ -108,9 +127,9 @@ function plan(args: Args): void {
   const rows = [['L2LOADBALANCER', 'POOL', 'TOTAL', 'ALLOCATED', 'NODES', 'READY']];
   for (const b of balancers) {
     const pool = (get(b, 'spec', 'addressPool') as string[] | undefined) ?? [];
-    const ready = ((get(b, 'status', 'conditions') as Array<{ type: string; status: string }> | undefined) ?? []).find(
-      (c) => c.type === 'Ready',
-    );
+    const ready = (
+      (get(b, 'status', 'conditions') as Array<{ type: string; status: string }> | undefined) ?? []
+    ).find((c) => c.type === 'Ready');
     rows.push([
       b.metadata.name,
       pool.join(','),
@@ -128,7 +147,9 @@ function plan(args: Args): void {
       (a, b) =>
         `${a.metadata.namespace}/${String(get(a, 'spec', 'serviceRef', 'name'))}`.localeCompare(
           `${b.metadata.namespace}/${String(get(b, 'spec', 'serviceRef', 'name'))}`,
-        ) || Number(a.metadata.labels?.['network.deckhouse.io/index']) - Number(b.metadata.labels?.['network.deckhouse.io/index']),
+        ) ||
+        Number(a.metadata.labels?.['network.deckhouse.io/index']) -
+          Number(b.metadata.labels?.['network.deckhouse.io/index']),
     );
   const srows = [['SERVICE', 'L2LOADBALANCER', 'INDEX', 'ADDRESS', 'NODES (preferred first)']];
   for (const c of children) {
@@ -149,8 +170,15 @@ function plan(args: Args): void {
       (c) => c.type === CONDITION_ALL_ASSIGNED,
     );
     if (!cond) continue;
-    const ingress = ((get(s, 'status', 'loadBalancer', 'ingress') as Array<{ ip: string }> | undefined) ?? []).map((i) => i.ip);
-    svrows.push([`${s.metadata.namespace}/${s.metadata.name}`, ingress.join(',') || '<pending>', cond.status ?? '', (cond.message ?? '').split(';')[0] ?? '']);
+    const ingress = (
+      (get(s, 'status', 'loadBalancer', 'ingress') as Array<{ ip: string }> | undefined) ?? []
+    ).map((i) => i.ip);
+    svrows.push([
+      `${s.metadata.namespace}/${s.metadata.name}`,
+      ingress.join(',') || '<pending>',
+      cond.status ?? '',
+      (cond.message ?? '').split(';')[0] ?? '',
+    ]);
   }
   console.log(table(svrows) + '\n');
 
@@ -158,7 +186,9 @@ function plan(args: Args): void {
   const warn = events.filter((e) => e.type === 'Warning');
   console.log(`Warnings (${warn.length + warnings.size}):`);
   for (const e of warn) {
-    console.log(`  ${String(get(e, 'involvedObject', 'kind'))} ${e.metadata.namespace === 'default' && get(e, 'involvedObject', 'kind') === 'L2LoadBalancer' ? '' : `${e.metadata.namespace}/`}${String(get(e, 'involvedObject', 'name'))}  ${String(e.reason)}: ${String(e.message)}`);
+    console.log(
+      `  ${String(get(e, 'involvedObject', 'kind'))} ${e.metadata.namespace === 'default' && get(e, 'involvedObject', 'kind') === 'L2LoadBalancer' ? '' : `${e.metadata.namespace}/`}${String(get(e, 'involvedObject', 'name'))}  ${String(e.reason)}: ${String(e.message)}`,
+    );
   }
   for (const w of warnings) console.log(`  ${w}`);
   console.log(

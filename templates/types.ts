@@ -6,6 +6,7 @@ export interface ObjectMeta {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  ownerReferences?: Array<Record<string, unknown>>;
 }
 
 export interface KubernetesObject {

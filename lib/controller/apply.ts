@@ -8,10 +8,7 @@ export function eventObject(e: EventRequest, now: Date): KubeObject {
   const ts = now.toISOString();
   // Cluster-scoped objects get their Events in `default`, as kubectl expects.
   const namespace = e.involved.namespace ?? 'default';
-  const suffix = createHash('sha256')
-    .update(`${e.reason}\n${e.message}\n${ts}`)
-    .digest('hex')
-    .slice(0, 10);
+  const suffix = createHash('sha256').update(`${e.reason}\n${e.message}\n${ts}`).digest('hex').slice(0, 10);
   return {
     apiVersion: 'v1',
     kind: 'Event',
@@ -40,9 +37,13 @@ export function applyPlan(plan: Plan, patches: PatchCollector, now: Date): void 
     );
   }
   for (const b of plan.balancerStatus) {
-    patches.mergePatch({ apiVersion: L2LB_API_VERSION, kind: 'L2LoadBalancer', name: b.name }, { status: b.status }, {
-      subresource: 'status',
-    });
+    patches.mergePatch(
+      { apiVersion: L2LB_API_VERSION, kind: 'L2LoadBalancer', name: b.name },
+      { status: b.status },
+      {
+        subresource: 'status',
+      },
+    );
   }
   for (const n of plan.nodeLabels) {
     patches.mergePatch(
@@ -50,7 +51,8 @@ export function applyPlan(plan: Plan, patches: PatchCollector, now: Date): void 
       { metadata: { labels: { [LABEL_MEMBER]: n.member ? '' : null } } },
     );
   }
-  for (const e of plan.events) patches.operations.push({ operation: 'CreateIfNotExists', object: eventObject(e, now) });
+  for (const e of plan.events)
+    patches.operations.push({ operation: 'CreateIfNotExists', object: eventObject(e, now) });
 }
 
 export function planMetrics(plan: Plan, metrics: MetricsCollector): void {
@@ -67,7 +69,12 @@ export function planMetrics(plan: Plan, metrics: MetricsCollector): void {
     services++;
     const [namespace = '', service = ''] = s.key.split('/');
     const missing = s.requested - s.addresses.length;
-    if (missing > 0) metrics.set('l2lb_service_public_ips_missing', missing, { namespace, service, l2loadbalancer: s.l2lbName });
+    if (missing > 0)
+      metrics.set('l2lb_service_public_ips_missing', missing, {
+        namespace,
+        service,
+        l2loadbalancer: s.l2lbName,
+      });
     if (s.problems.length > 0) metrics.set('l2lb_service_invalid_input', 1, { namespace, service });
     for (const a of s.addresses) {
       const node = a.nodes[0];

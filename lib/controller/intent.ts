@@ -35,7 +35,9 @@ export const serviceKey = (s: { namespace: string; name: string }): string => `$
 export function defaultBalancer(balancers: readonly L2LoadBalancer[]): L2LoadBalancer | undefined {
   return [...balancers]
     .filter((b) => b.isDefault)
-    .sort((a, b) => a.creationTimestamp.localeCompare(b.creationTimestamp) || a.name.localeCompare(b.name))[0];
+    .sort(
+      (a, b) => a.creationTimestamp.localeCompare(b.creationTimestamp) || a.name.localeCompare(b.name),
+    )[0];
 }
 
 /** Whether the module handles this Service at all. A foreign loadBalancerClass is never touched. */

@@ -4,7 +4,12 @@
 // produces nothing (idempotence) and a restart loses nothing (the state lives in the cluster).
 import { createHash } from 'node:crypto';
 import { parsePool, poolOverlaps, type Pool } from '../address/pool';
-import { allocate, type AllocationProblem, type AllocationRequest, type ExistingAllocation } from '../allocation/allocate';
+import {
+  allocate,
+  type AllocationProblem,
+  type AllocationRequest,
+  type ExistingAllocation,
+} from '../allocation/allocate';
 import { matchesSelector, place, type Move, type PlacementIndex } from '../placement/place';
 import {
   CONDITION_ALL_ASSIGNED,
@@ -90,11 +95,16 @@ export function l2lbServiceName(service: string, l2lb: string, index: number): s
 }
 
 /** Upserts a condition by type, keeping lastTransitionTime while the status stays the same. */
-export function upsertCondition(existing: readonly Condition[], next: Omit<Condition, 'lastTransitionTime'>, now: string): Condition[] {
+export function upsertCondition(
+  existing: readonly Condition[],
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: string,
+): Condition[] {
   const old = existing.find((c) => c.type === next.type);
   const merged: Condition = {
     ...next,
-    lastTransitionTime: old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : now,
+    lastTransitionTime:
+      old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : now,
   };
   const out = existing.filter((c) => c.type !== next.type).map((c) => ({ ...c }));
   out.push(merged);
@@ -148,7 +158,10 @@ function checkBalancers(balancers: readonly L2LoadBalancer[]): Map<string, Balan
       message: `L2LoadBalancer ${b.name}: spec.addressPool[${e.index}]: ${e.message}`,
     }));
     if (b.addressPool.length === 0) {
-      problems.push({ reason: 'InvalidPool', message: `L2LoadBalancer ${b.name}: spec.addressPool is empty` });
+      problems.push({
+        reason: 'InvalidPool',
+        message: `L2LoadBalancer ${b.name}: spec.addressPool is empty`,
+      });
     }
     checks.set(b.name, { pool, problems, frozen: problems.length > 0 });
   }
@@ -342,7 +355,9 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       status: ok ? 'True' : 'False',
       reason: ok ? 'AllAssigned' : (reasons[0] ?? 'PoolExhausted'),
       message:
-        `${assigned} of ${intent.keepOnly ? assigned : intent.count} public IPs assigned` +
+        (intent.keepOnly
+          ? `${assigned} public IPs kept, none added`
+          : `${assigned} of ${intent.count} public IPs assigned`) +
         (intent.problems.length ? `; ${intent.problems.map((p) => p.message).join('; ')}` : ''),
     };
     const conditions = upsertCondition(s.conditions, condition, nowIso);
@@ -416,7 +431,8 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       type: 'Ready',
       status: problems.length === 0 ? 'True' : 'False',
       reason: problems[0]?.reason ?? 'Ready',
-      message: problems.length === 0 ? `${eligible} eligible nodes` : problems.map((p) => p.message).join('; '),
+      message:
+        problems.length === 0 ? `${eligible} eligible nodes` : problems.map((p) => p.message).join('; '),
       observedGeneration: snap.generation,
     };
     const conditions = upsertCondition(snap.conditions, ready, nowIso);
@@ -451,7 +467,13 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
         });
       }
     }
-    plan.balancers.push({ name: b.name, total: check.pool.size, allocated, eligibleNodes: eligible, ready: readyNow });
+    plan.balancers.push({
+      name: b.name,
+      total: check.pool.size,
+      allocated,
+      eligibleNodes: eligible,
+      ready: readyNow,
+    });
   }
 
   // The member label drives the speaker DaemonSet's nodeSelector.
@@ -502,7 +524,16 @@ function l2lbServiceObject(
         ...(nodes[0] ? { 'metallb.io/preferredL2SpeakerNode': nodes[0] } : {}),
       },
       ownerReferences: s.uid
-        ? [{ apiVersion: 'v1', kind: 'Service', name: s.name, uid: s.uid, controller: true, blockOwnerDeletion: false }]
+        ? [
+            {
+              apiVersion: 'v1',
+              kind: 'Service',
+              name: s.name,
+              uid: s.uid,
+              controller: true,
+              blockOwnerDeletion: false,
+            },
+          ]
         : [],
     },
     spec,

@@ -188,7 +188,8 @@ export const parseL2LBService = guarded<L2LBServiceSnapshot>(
     const l2lbName = str(r.l2lbName);
     if (!l2lbName) throw new Error(`label ${LABEL_L2LB} is missing`);
     const index = Number(str(r.index));
-    if (!Number.isInteger(index) || index < 0) throw new Error(`label ${LABEL_INDEX} must be a non-negative integer`);
+    if (!Number.isInteger(index) || index < 0)
+      throw new Error(`label ${LABEL_INDEX} must be a non-negative integer`);
     return {
       state: {
         namespace: required(r, 'namespace'),

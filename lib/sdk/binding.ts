@@ -81,7 +81,8 @@ export function parseBindingContexts(text: string): BindingContext[] {
     const snapshots: Record<string, SnapshotItem[]> = {};
     if (c.snapshots !== undefined) {
       if (!isRecord(c.snapshots)) throw new BindingContextError(`${where}.snapshots must be an object`);
-      for (const [k, v] of Object.entries(c.snapshots)) snapshots[k] = parseItems(v, `${where}.snapshots.${k}`);
+      for (const [k, v] of Object.entries(c.snapshots))
+        snapshots[k] = parseItems(v, `${where}.snapshots.${k}`);
     }
     return {
       binding: c.binding,
@@ -112,5 +113,7 @@ export function latestSnapshots(contexts: readonly BindingContext[]): Map<string
 
 /** Filter results of a binding's snapshot, dropping the nulls a jqFilter prints for skipped objects. */
 export function filterResults(snapshots: Map<string, SnapshotItem[]>, binding: string): unknown[] {
-  return (snapshots.get(binding) ?? []).map((i) => i.filterResult ?? i.object).filter((v) => v !== null && v !== undefined);
+  return (snapshots.get(binding) ?? [])
+    .map((i) => i.filterResult ?? i.object)
+    .filter((v) => v !== null && v !== undefined);
 }

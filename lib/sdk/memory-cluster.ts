@@ -6,7 +6,8 @@ import type { ClusterObject } from './simulate';
 import type { PatchOperation } from './output';
 
 type Json = unknown;
-const isRec = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRec = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isRec(patch)) return patch;
@@ -40,7 +41,12 @@ export class MemoryCluster {
     return [...this.objects.values()].map((o) => structuredClone(o));
   }
 
-  get(apiVersion: string, kind: string, namespace: string | undefined, name: string): ClusterObject | undefined {
+  get(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): ClusterObject | undefined {
     return this.objects.get(keyOf(apiVersion, kind, namespace, name));
   }
 
@@ -77,7 +83,10 @@ export class MemoryCluster {
           if (!op.ignoreMissingObject) errors.push(`${op.kind} ${op.name} not found`);
           continue;
         }
-        const patch = op.subresource === 'status' ? { status: op.mergePatch.status } : { ...op.mergePatch, status: undefined };
+        const patch =
+          op.subresource === 'status'
+            ? { status: op.mergePatch.status }
+            : { ...op.mergePatch, status: undefined };
         if (patch.status === undefined) delete (patch as Record<string, unknown>).status;
         this.objects.set(k, mergePatch(existing, patch) as ClusterObject);
       } else {

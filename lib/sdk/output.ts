@@ -29,7 +29,7 @@ export interface KubeObject {
     namespace?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    [k: string]: unknown;
+    ownerReferences?: Array<Record<string, unknown>>;
   };
   [k: string]: unknown;
 }

@@ -47,19 +47,29 @@ export function runHook(config: HookConfig, metricsGroup: string, handler: HookH
       log,
     };
     handler(
-      { contexts, values: typeof values === 'object' && values ? (values as Record<string, unknown>) : undefined, now: new Date() },
+      {
+        contexts,
+        values: typeof values === 'object' && values ? (values as Record<string, unknown>) : undefined,
+        now: new Date(),
+      },
       output,
     );
-    if (env.KUBERNETES_PATCH_PATH) writeFileSync(env.KUBERNETES_PATCH_PATH, output.patches.serialize(), { flag: 'a' });
+    if (env.KUBERNETES_PATCH_PATH)
+      writeFileSync(env.KUBERNETES_PATCH_PATH, output.patches.serialize(), { flag: 'a' });
     if (env.METRICS_PATH) writeFileSync(env.METRICS_PATH, output.metrics.serialize(), { flag: 'a' });
     if (env.VALUES_JSON_PATCH_PATH && output.values.length > 0) {
-      writeFileSync(env.VALUES_JSON_PATCH_PATH, output.values.map((v) => JSON.stringify(v) + '\n').join(''), { flag: 'a' });
+      writeFileSync(env.VALUES_JSON_PATCH_PATH, output.values.map((v) => JSON.stringify(v) + '\n').join(''), {
+        flag: 'a',
+      });
     }
   } catch (e) {
     // Nothing was written, so nothing in the cluster changes: the run is retried by the operator.
     const err = e as Error;
     process.stderr.write(
-      JSON.stringify({ level: 'error', msg: err instanceof BindingContextError ? err.message : String(err.stack ?? err) }) + '\n',
+      JSON.stringify({
+        level: 'error',
+        msg: err instanceof BindingContextError ? err.message : String(err.stack ?? err),
+      }) + '\n',
     );
     process.exitCode = 1;
   }

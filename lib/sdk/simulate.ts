@@ -36,7 +36,8 @@ export function jqEach(filter: string, objects: readonly unknown[]): unknown[] {
     encoding: 'utf8',
     maxBuffer: 1 << 30,
   });
-  if (r.error) throw new Error(`jq could not run (${r.error.message}); install it with: apt-get install -y jq`);
+  if (r.error)
+    throw new Error(`jq could not run (${r.error.message}); install it with: apt-get install -y jq`);
   if (r.status !== 0) throw new Error(`jq failed on filter ${filter}: ${r.stderr}`);
   return JSON.parse(r.stdout) as unknown[];
 }
@@ -44,26 +45,45 @@ export function jqEach(filter: string, objects: readonly unknown[]): unknown[] {
 const sortKey = (o: ClusterObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 /** Snapshots of every kubernetes binding, as the operator would hold them. */
-export function snapshotsFor(config: HookConfig, objects: readonly ClusterObject[]): Record<string, SnapshotItem[]> {
+export function snapshotsFor(
+  config: HookConfig,
+  objects: readonly ClusterObject[],
+): Record<string, SnapshotItem[]> {
   const out: Record<string, SnapshotItem[]> = {};
   for (const b of config.kubernetes ?? []) {
-    const selected = objects.filter((o) => matches(b, o)).sort((a, c) => sortKey(a).localeCompare(sortKey(c)));
+    const selected = objects
+      .filter((o) => matches(b, o))
+      .sort((a, c) => sortKey(a).localeCompare(sortKey(c)));
     const keepObjects = b.keepFullObjectsInMemory !== false;
     if (!b.jqFilter) {
       out[b.name] = selected.map((object) => ({ object }));
       continue;
     }
     const results = jqEach(b.jqFilter, selected);
-    out[b.name] = selected.map((object, i) => ({ ...(keepObjects ? { object } : {}), filterResult: results[i] ?? null }));
+    out[b.name] = selected.map((object, i) => ({
+      ...(keepObjects ? { object } : {}),
+      filterResult: results[i] ?? null,
+    }));
   }
   return out;
 }
 
 /** One Group binding context carrying the whole state: what a grouped hook receives on any event. */
-export function groupContext(config: HookConfig, objects: readonly ClusterObject[], binding?: string): BindingContext[] {
+export function groupContext(
+  config: HookConfig,
+  objects: readonly ClusterObject[],
+  binding?: string,
+): BindingContext[] {
   const first = config.kubernetes?.[0];
   const groupName = first?.group ?? 'main';
-  return [{ binding: binding ?? first?.name ?? 'main', type: 'Group', groupName, snapshots: snapshotsFor(config, objects) }];
+  return [
+    {
+      binding: binding ?? first?.name ?? 'main',
+      type: 'Group',
+      groupName,
+      snapshots: snapshotsFor(config, objects),
+    },
+  ];
 }
 
 export interface HookRun {

@@ -5,7 +5,12 @@ import type { ClusterObject } from '../../lib/sdk/simulate';
 
 const CONDITION = 'network.deckhouse.io/AllPublicIPsAssigned';
 
-function service(name: string, annotations: Record<string, string>, extra: string = '', created = '2026-11-02T09:00:00Z'): ClusterObject {
+function service(
+  name: string,
+  annotations: Record<string, string>,
+  extra: string = '',
+  created = '2026-11-02T09:00:00Z',
+): ClusterObject {
   const ann = Object.entries(annotations)
     .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
     .join('\n');
@@ -28,7 +33,10 @@ ${extra}`)[0]!;
 }
 
 const LB = { 'network.deckhouse.io/l2-load-balancer-name': 'public' };
-const count = (n: string): Record<string, string> => ({ ...LB, 'network.deckhouse.io/l2-load-balancer-external-ips-count': n });
+const count = (n: string): Record<string, string> => ({
+  ...LB,
+  'network.deckhouse.io/l2-load-balancer-external-ips-count': n,
+});
 
 describe('reconcile hook: --config', () => {
   it('prints a configuration with grouped, filtered bindings and a snapshot-only Lease binding', () => {
@@ -52,7 +60,11 @@ describe('reconcile hook: a Service asking for three public IPs', () => {
     expect(new Set(story.preferred('web')).size).toBe(3);
     expect(story.preferred('web').every((n) => n.startsWith('frontend-'))).toBe(true);
     expect(story.ingress('shop', 'web')).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3']);
-    expect(story.condition('shop', 'web')).toMatchObject({ status: 'True', reason: 'AllAssigned', message: '3 of 3 public IPs assigned' });
+    expect(story.condition('shop', 'web')).toMatchObject({
+      status: 'True',
+      reason: 'AllAssigned',
+      message: '3 of 3 public IPs assigned',
+    });
     expect(story.events().filter((e) => e.reason === 'PublicIPAssigned')).toHaveLength(3);
   });
 
@@ -78,44 +90,58 @@ describe('reconcile hook: a Service asking for three public IPs', () => {
     expect(first?.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'Service', name: 'web', uid: 'uid-web', controller: true }),
     ]);
-    expect(first?.spec).toMatchObject({ type: 'LoadBalancer', clusterIP: '10.0.0.10', serviceRef: { name: 'web', namespace: 'shop' } });
+    expect(first?.spec).toMatchObject({
+      type: 'LoadBalancer',
+      clusterIP: '10.0.0.10',
+      serviceRef: { name: 'web', namespace: 'shop' },
+    });
   });
 
   it('spreads the first IPs of many Services over all nodes rather than stacking them on one', () => {
     const services = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => service(n, count('1')));
     const story = new Story([
       ...fixture('three-frontends.yaml').map((o) =>
-        o.kind === 'L2LoadBalancer' ? { ...o, spec: { ...(o.spec as object), addressPool: ['192.0.2.0/28'] } } : o,
+        o.kind === 'L2LoadBalancer'
+          ? { ...o, spec: { ...(o.spec as object), addressPool: ['192.0.2.0/28'] } }
+          : o,
       ),
       ...services,
     ]);
     story.run();
     const load = new Map<string, number>();
-    for (const s of ['a', 'b', 'c', 'd', 'e', 'f']) for (const n of story.preferred(s)) load.set(n, (load.get(n) ?? 0) + 1);
+    for (const s of ['a', 'b', 'c', 'd', 'e', 'f'])
+      for (const n of story.preferred(s)) load.set(n, (load.get(n) ?? 0) + 1);
     expect([...load.values()].sort()).toEqual([2, 2, 2]);
   });
 });
 
 describe('reconcile hook: bad count annotations keep what the Service has', () => {
-  it.each(['abc', '0', '-1', '1e3', '99999'])('refuses count %p with a Warning and keeps the existing address', (bad) => {
-    const story = new Story([...fixture('three-frontends.yaml'), service('web', count('1'))]);
-    story.run();
-    const before = story.addresses('web');
-    story.edit('v1', 'Service', 'shop', 'web', (s) => {
-      s.metadata.annotations = count(bad);
-    });
-    const run = story.run();
-    expect(run.patches.filter((p) => p.operation === 'Delete')).toEqual([]);
-    expect(story.addresses('web')).toEqual(before);
-    expect(story.ingress('shop', 'web')).toEqual(Object.values(before));
-    const cond = story.condition('shop', 'web');
-    expect(cond).toMatchObject({ status: 'False', reason: 'InvalidExternalIPsCount' });
-    expect(cond?.message).toContain(`"${bad}"`);
-    expect(cond?.message).toContain('network.deckhouse.io/l2-load-balancer-external-ips-count');
-    expect(story.events()).toContainEqual(
-      expect.objectContaining({ type: 'Warning', reason: 'InvalidExternalIPsCount', involved: 'Service/web' }),
-    );
-  });
+  it.each(['abc', '0', '-1', '1e3', '99999'])(
+    'refuses count %p with a Warning and keeps the existing address',
+    (bad) => {
+      const story = new Story([...fixture('three-frontends.yaml'), service('web', count('1'))]);
+      story.run();
+      const before = story.addresses('web');
+      story.edit('v1', 'Service', 'shop', 'web', (s) => {
+        s.metadata.annotations = count(bad);
+      });
+      const run = story.run();
+      expect(run.patches.filter((p) => p.operation === 'Delete')).toEqual([]);
+      expect(story.addresses('web')).toEqual(before);
+      expect(story.ingress('shop', 'web')).toEqual(Object.values(before));
+      const cond = story.condition('shop', 'web');
+      expect(cond).toMatchObject({ status: 'False', reason: 'InvalidExternalIPsCount' });
+      expect(cond?.message).toContain(`"${bad}"`);
+      expect(cond?.message).toContain('network.deckhouse.io/l2-load-balancer-external-ips-count');
+      expect(story.events()).toContainEqual(
+        expect.objectContaining({
+          type: 'Warning',
+          reason: 'InvalidExternalIPsCount',
+          involved: 'Service/web',
+        }),
+      );
+    },
+  );
 
   it('gives a new Service with a bad count no address until it is fixed', () => {
     const story = new Story([...fixture('three-frontends.yaml'), service('web', count('abc'))]);
@@ -167,8 +193,17 @@ describe('reconcile hook: exhaustion and pinned addresses', () => {
     expect(message).toContain('203.0.113.7');
     expect(message).toContain('192.0.2.1');
     expect(story.addresses('old')).toEqual({ 0: '192.0.2.1' });
-    const reasons = story.events().filter((e) => e.involved === 'Service/pinned' && e.type === 'Warning').map((e) => e.reason);
-    expect(reasons).toEqual(expect.arrayContaining(['RequestedAddressOutsidePool', 'RequestedAddressDuplicate', 'RequestedAddressTaken']));
+    const reasons = story
+      .events()
+      .filter((e) => e.involved === 'Service/pinned' && e.type === 'Warning')
+      .map((e) => e.reason);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        'RequestedAddressOutsidePool',
+        'RequestedAddressDuplicate',
+        'RequestedAddressTaken',
+      ]),
+    );
   });
 });
 
@@ -202,7 +237,10 @@ describe('reconcile hook: Services the module must not touch or must let go', ()
     });
     story.run();
     expect(story.addresses('web')).toEqual(before);
-    expect(story.condition('shop', 'web')).toMatchObject({ status: 'False', reason: 'UnknownL2LoadBalancer' });
+    expect(story.condition('shop', 'web')).toMatchObject({
+      status: 'False',
+      reason: 'UnknownL2LoadBalancer',
+    });
     expect(story.condition('shop', 'web')?.message).toContain('"pubilc"');
   });
 
@@ -225,7 +263,9 @@ describe('reconcile hook: nodes and pools change', () => {
     expect(story.addresses('web')).toEqual(before);
     expect(story.ingress('shop', 'web')).toEqual(Object.values(before));
     const lb = story.cluster.get('network.deckhouse.io/v1alpha1', 'L2LoadBalancer', undefined, 'public');
-    const ready = (lb?.status as { conditions: Array<Record<string, string>> }).conditions.find((c) => c.type === 'Ready');
+    const ready = (lb?.status as { conditions: Array<Record<string, string>> }).conditions.find(
+      (c) => c.type === 'Ready',
+    );
     expect(ready).toMatchObject({ status: 'False', reason: 'NoNodes' });
   });
 
@@ -235,14 +275,18 @@ describe('reconcile hook: nodes and pools change', () => {
     const before = story.preferred('web');
     const failed = before[1]!;
     story.edit('v1', 'Node', undefined, failed, (n) => {
-      n.status = { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2026-11-03T00:00:00Z' }] };
+      n.status = {
+        conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: '2026-11-03T00:00:00Z' }],
+      };
     });
     story.run();
     const after = story.preferred('web');
     expect(after[0]).toBe(before[0]);
     expect(after[2]).toBe(before[2]);
     expect(after[1]).not.toBe(failed);
-    expect(story.events()).toContainEqual(expect.objectContaining({ reason: 'PublicIPFailedOver', involved: 'Service/web' }));
+    expect(story.events()).toContainEqual(
+      expect.objectContaining({ reason: 'PublicIPFailedOver', involved: 'Service/web' }),
+    );
   });
 
   it('reports invalid pool entries on the L2LoadBalancer by index and keeps allocated addresses', () => {
@@ -250,14 +294,25 @@ describe('reconcile hook: nodes and pools change', () => {
     story.run();
     const before = story.addresses('web');
     story.edit('network.deckhouse.io/v1alpha1', 'L2LoadBalancer', undefined, 'public', (lb) => {
-      lb.spec = { ...(lb.spec as object), addressPool: ['192.0.2.0/29', '10.0.0.300', '10.0.0.9-10.0.0.1', '', '192.0.2.1-2001:db8::1'] };
+      lb.spec = {
+        ...(lb.spec as object),
+        addressPool: ['192.0.2.0/29', '10.0.0.300', '10.0.0.9-10.0.0.1', '', '192.0.2.1-2001:db8::1'],
+      };
     });
     story.run();
     expect(story.addresses('web')).toEqual(before);
     const lb = story.cluster.get('network.deckhouse.io/v1alpha1', 'L2LoadBalancer', undefined, 'public');
-    const ready = (lb?.status as { conditions: Array<Record<string, string>> }).conditions.find((c) => c.type === 'Ready');
+    const ready = (lb?.status as { conditions: Array<Record<string, string>> }).conditions.find(
+      (c) => c.type === 'Ready',
+    );
     expect(ready).toMatchObject({ status: 'False', reason: 'InvalidPool' });
-    for (const bad of ['spec.addressPool[1]', '10.0.0.300', 'spec.addressPool[2]', 'spec.addressPool[3]', 'spec.addressPool[4]']) {
+    for (const bad of [
+      'spec.addressPool[1]',
+      '10.0.0.300',
+      'spec.addressPool[2]',
+      'spec.addressPool[3]',
+      'spec.addressPool[4]',
+    ]) {
       expect(ready?.message).toContain(bad);
     }
   });
@@ -277,7 +332,9 @@ spec: { addressPool: ["192.0.2.4-192.0.2.10"] }
     story.run();
     expect(story.addresses('web')).toEqual({ 0: '192.0.2.1' });
     expect(story.children('other')).toEqual([]);
-    expect(story.events()).toContainEqual(expect.objectContaining({ reason: 'OverlappingPool', involved: 'L2LoadBalancer/shadow' }));
+    expect(story.events()).toContainEqual(
+      expect.objectContaining({ reason: 'OverlappingPool', involved: 'L2LoadBalancer/shadow' }),
+    );
   });
 
   it('gives a new address to an index whose address left a shrunk pool, and says so', () => {
@@ -297,7 +354,9 @@ spec: { addressPool: ["192.0.2.4-192.0.2.10"] }
     const story = new Story([...fixture('three-frontends.yaml')]);
     story.run();
     const member = (n: string): boolean =>
-      story.cluster.get('v1', 'Node', undefined, n)?.metadata.labels?.['l2-load-balancer.network.deckhouse.io/member'] !== undefined;
+      story.cluster.get('v1', 'Node', undefined, n)?.metadata.labels?.[
+        'l2-load-balancer.network.deckhouse.io/member'
+      ] !== undefined;
     expect(['frontend-1', 'frontend-2', 'frontend-3'].every(member)).toBe(true);
     expect(member('worker-1')).toBe(false);
   });
@@ -322,7 +381,9 @@ spec: { loadBalancerIP: 192.0.2.6 }
 `),
     );
     const run = story.run();
-    expect(run.stderr).toContain('L2LBService shop/stray: label network.deckhouse.io/l2-load-balancer is missing');
+    expect(run.stderr).toContain(
+      'L2LBService shop/stray: label network.deckhouse.io/l2-load-balancer is missing',
+    );
     expect(story.addresses('web')[0]).toBe('192.0.2.1');
     expect(changes(run.patches).length).toBeGreaterThan(0);
   });

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { config } from '../../hooks/reconcile';
+import { reconcileConfig as config } from '../../lib/controller/bindings';
 import { MemoryCluster } from '../../lib/sdk/memory-cluster';
 import type { PatchOperation } from '../../lib/sdk/output';
 import { groupContext, runHookExecutable, type ClusterObject, type HookRun } from '../../lib/sdk/simulate';
@@ -52,7 +52,13 @@ export class Story {
     throw new Error(`not converged after ${max} runs`);
   }
 
-  edit(apiVersion: string, kind: string, namespace: string | undefined, name: string, mutate: (o: ClusterObject) => void): void {
+  edit(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    mutate: (o: ClusterObject) => void,
+  ): void {
     const o = this.cluster.get(apiVersion, kind, namespace, name);
     if (!o) throw new Error(`${kind} ${name} not found`);
     mutate(o);
@@ -62,7 +68,14 @@ export class Story {
     this.cluster.apply(objects.map((object) => ({ operation: 'Create', object })));
     // Create drops status, as the API server does; tests that need status set it with edit().
     for (const o of objects) {
-      if (o.status !== undefined) this.edit(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name, (x) => (x.status = structuredClone(o.status)));
+      if (o.status !== undefined)
+        this.edit(
+          o.apiVersion,
+          o.kind,
+          o.metadata.namespace,
+          o.metadata.name,
+          (x) => (x.status = structuredClone(o.status)),
+        );
     }
   }
 
@@ -74,7 +87,9 @@ export class Story {
     return this.cluster
       .list()
       .filter(
-        (o) => o.kind === 'L2LBService' && (!service || o.metadata.labels?.['network.deckhouse.io/parent-service'] === service),
+        (o) =>
+          o.kind === 'L2LBService' &&
+          (!service || o.metadata.labels?.['network.deckhouse.io/parent-service'] === service),
       )
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
@@ -83,7 +98,9 @@ export class Story {
   addresses(service: string): Record<number, string> {
     const out: Record<number, string> = {};
     for (const c of this.children(service)) {
-      out[Number(c.metadata.labels?.['network.deckhouse.io/index'])] = (c.spec as { loadBalancerIP: string }).loadBalancerIP;
+      out[Number(c.metadata.labels?.['network.deckhouse.io/index'])] = (
+        c.spec as { loadBalancerIP: string }
+      ).loadBalancerIP;
     }
     return out;
   }
@@ -99,12 +116,18 @@ export class Story {
   }
 
   ingress(namespace: string, name: string): string[] {
-    const st = this.service(namespace, name).status as { loadBalancer?: { ingress?: Array<{ ip: string }> } } | undefined;
+    const st = this.service(namespace, name).status as
+      { loadBalancer?: { ingress?: Array<{ ip: string }> } } | undefined;
     return (st?.loadBalancer?.ingress ?? []).map((i) => i.ip);
   }
 
-  condition(namespace: string, name: string, type = 'network.deckhouse.io/AllPublicIPsAssigned'): Record<string, string> | undefined {
-    const st = this.service(namespace, name).status as { conditions?: Array<Record<string, string>> } | undefined;
+  condition(
+    namespace: string,
+    name: string,
+    type = 'network.deckhouse.io/AllPublicIPsAssigned',
+  ): Record<string, string> | undefined {
+    const st = this.service(namespace, name).status as
+      { conditions?: Array<Record<string, string>> } | undefined;
     return st?.conditions?.find((c) => c.type === type);
   }
 

@@ -1,0 +1,54 @@
+// What the module-objects hook applies: the templates rendered for the current values, with the
+// module's own knowledge of the cluster (which pools are valid, which optional CRDs exist).
+import { parsePool } from '../address/pool';
+import { L2LB_API_VERSION, type ModuleSettings } from '../model';
+import { renderModule, moduleValuesFromSettings, type KubernetesObject } from '../../templates';
+
+export const METALLB_POOL_CRD = 'ipaddresspools.metallb.io';
+export const PODMONITOR_CRD = 'podmonitors.monitoring.coreos.com';
+
+export interface BalancerRef {
+  name: string;
+  uid: string;
+  addressPool: readonly string[];
+}
+
+export interface ModuleObjectsInput {
+  settings: ModuleSettings;
+  balancers: readonly BalancerRef[];
+  crds: ReadonlySet<string>;
+  speakerImage?: string;
+}
+
+export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
+  // Only valid pools are mirrored to MetalLB; an invalid one is reported on its L2LoadBalancer.
+  const valid = input.balancers.filter(
+    (b) => b.addressPool.length > 0 && parsePool(b.addressPool).errors.length === 0,
+  );
+  const values = moduleValuesFromSettings(input.settings, {
+    pools: valid.map((b) => ({ name: b.name, addressPool: [...b.addressPool] })),
+    metallbCRDsPresent: input.crds.has(METALLB_POOL_CRD),
+  });
+  const objects = renderModule(values, {
+    podMonitor: input.crds.has(PODMONITOR_CRD),
+    ...(input.speakerImage ? { image: { speaker: input.speakerImage } } : {}),
+  });
+  // An IPAddressPool belongs to its L2LoadBalancer, so the garbage collector removes it with it.
+  const byName = new Map(valid.map((b) => [b.name, b]));
+  for (const o of objects) {
+    if (o.kind !== 'IPAddressPool') continue;
+    const owner = byName.get(o.metadata.labels?.['network.deckhouse.io/l2-load-balancer'] ?? '');
+    if (owner?.uid) {
+      o.metadata.ownerReferences = [
+        {
+          apiVersion: L2LB_API_VERSION,
+          kind: 'L2LoadBalancer',
+          name: owner.name,
+          uid: owner.uid,
+          blockOwnerDeletion: false,
+        },
+      ];
+    }
+  }
+  return objects;
+}
