@@ -3,7 +3,6 @@ import { runHookExecutable } from '../../lib/sdk/simulate';
 import { spawnSync } from 'node:child_process';
 import type { ClusterObject } from '../../lib/sdk/simulate';
 
-const CONDITION = 'network.deckhouse.io/AllPublicIPsAssigned';
 
 function service(
   name: string,
