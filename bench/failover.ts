@@ -1,0 +1,197 @@
+// Failover benchmark of the speaker, in network namespaces against a real API server. Prints
+// figures; asserts nothing.  Run as root:  npx tsx bench/failover.ts [repetitions]
+//
+// 1. hard failure: SIGKILL the speaker of the node holding an address and cut its cable;
+// 2. graceful stop: SIGTERM that speaker (make-before-break hand-over);
+//    for both: time from the failure to the first answer from the new node, and lost probes
+//    (the client probes over HTTP every 10 ms, each probe timing out after 200 ms);
+// 3. assignment change: patch spec.nodes of an L2LBService, and time from the patch to the first
+//    gratuitous ARP of the new node on the wire (tcpdump on the bridge);
+// 4. speaker RSS and CPU at rest with 100 announced addresses.
+import { type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createTopology, netnsUnavailable, spawnTracked, type Topology } from '../tests/net/harness';
+import { startSpeaker, TestApi, type SpeakerProcess } from '../tests/net/speakers';
+
+const REPS = Number(process.argv[2] ?? 5);
+const NS = 'bench';
+const NET_DIR = resolve(__dirname, '..', 'tests', 'net');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function stats(xs: number[]): string {
+  if (xs.length === 0) return 'n/a';
+  const s = [...xs].sort((a, b) => a - b);
+  const median = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return `min ${s[0]}  median ${median}  max ${s[s.length - 1]}  (n=${s.length})`;
+}
+
+interface Ctx {
+  topo: Topology;
+  api: TestApi;
+  kubeconfig: string;
+  speakers: Map<string, SpeakerProcess>;
+}
+
+async function start(ctx: Ctx, node: string): Promise<SpeakerProcess> {
+  const s = await startSpeaker({ node, netns: ctx.topo.node(node).netns, kubeconfig: ctx.kubeconfig, env: { LOG_LEVEL: 'info' } });
+  ctx.speakers.set(node, s);
+  return s;
+}
+
+async function answersFrom(ctx: Ctx, ip: string, node: string, timeoutMs: number): Promise<boolean> {
+  return (await ctx.topo.until(async () => ((await ctx.topo.fetchFromClient(ip, 300)) === node ? true : undefined), timeoutMs, 50)) === true;
+}
+
+/** One failure of node-1's speaker; returns ms to the first answer from another node and lost probes. */
+async function failOnce(ctx: Ctx, ip: string, mode: 'hard' | 'graceful'): Promise<{ ms: number; lost: number; takeoverMs?: number } | undefined> {
+  const probe = ctx.topo.probe(NET_DIR, [ip], 10, 1200, 200);
+  await sleep(500);
+  const victim = ctx.speakers.get('node-1')!;
+  const failedAt = Date.now();
+  if (mode === 'hard') {
+    victim.child.kill('SIGKILL');
+    await ctx.topo.setLink('node-1', false);
+  } else {
+    victim.child.kill('SIGTERM');
+  }
+  const moved = await ctx.topo.until(
+    async () => probe.results.find((r) => r.t >= failedAt && r.node !== undefined && r.node !== 'node-1'),
+    10_000,
+    20,
+  );
+  await sleep(300);
+  probe.stop();
+  const after = probe.results.filter((r) => r.t >= failedAt - 200);
+  const lost = after.filter((r) => r.error !== undefined).length;
+  const log = ctx.speakers.get('node-2')?.logs.filter((l) => l.msg === 'took over the address' && l.address === ip).at(-1);
+  // Restore: cable back, speaker back, the address back on node-1.
+  if (mode === 'hard') await ctx.topo.setLink('node-1', true);
+  await victim.exited;
+  await start(ctx, 'node-1');
+  if (!(await answersFrom(ctx, ip, 'node-1', 20_000))) console.error(`  ${ip} did not come back to node-1`);
+  await sleep(2000);
+  if (!moved) return undefined;
+  return { ms: moved.t - failedAt, lost, ...(typeof log?.takeoverMs === 'number' ? { takeoverMs: log.takeoverMs } : {}) };
+}
+
+/** tcpdump on the bridge: ARP frames with their wire timestamps. */
+function captureArp(topo: Topology): { lines: { t: number; text: string }[]; proc: ChildProcess } {
+  const proc = spawnTracked(['ip', 'netns', 'exec', topo.bridgeNs, 'tcpdump', '-i', 'br0', '-n', '-l', '-tt', '-e', 'arp']);
+  const lines: { t: number; text: string }[] = [];
+  createInterface(proc.stdout!).on('line', (text) => lines.push({ t: Math.round(Number(text.split(' ')[0]) * 1000), text }));
+  return { lines, proc };
+}
+
+async function assignmentOnce(ctx: Ctx, capture: ReturnType<typeof captureArp>, ip: string, to: string, nodes: string[]): Promise<number | undefined> {
+  const mac = ctx.topo.node(to).mac;
+  const patchedAt = Date.now();
+  await ctx.api.setNodes(NS, 'web-bench-2', nodes);
+  const hit = await ctx.topo.until(
+    async () => capture.lines.find((l) => l.t >= patchedAt && l.text.includes(mac) && l.text.includes(ip)),
+    5000,
+    10,
+  );
+  await answersFrom(ctx, ip, to, 10_000);
+  await sleep(2500);
+  return hit ? hit.t - patchedAt : undefined;
+}
+
+function procStat(pid: number): { cpuTicks: number; rssKb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return { cpuTicks, rssKb };
+}
+
+async function main(): Promise<void> {
+  const why = netnsUnavailable();
+  if (why) {
+    console.error(`bench/failover: ${why}`);
+    process.exit(1);
+  }
+  const topo = await createTopology(3, NET_DIR);
+  const { startControlPlane } = (await import('../tests/support/control-plane')) as {
+    startControlPlane: (o: { crdDir?: string }) => Promise<{ kubeconfigPath: string; stop(): Promise<void> }>;
+  };
+  const cp = await startControlPlane({ crdDir: resolve(__dirname, '..', 'crds') });
+  const ctx: Ctx = { topo, api: new TestApi(cp.kubeconfigPath), kubeconfig: cp.kubeconfigPath, speakers: new Map() };
+  try {
+    await ctx.api.moduleNamespace();
+    await ctx.api.namespace(NS);
+    await ctx.api.balancer('public', ['192.0.2.200-192.0.2.220']);
+    await ctx.api.index(NS, 'web-bench-0', '192.0.2.200', ['node-1', 'node-2', 'node-3']);
+    await ctx.api.index(NS, 'web-bench-2', '192.0.2.202', ['node-3', 'node-1', 'node-2']);
+    for (const n of ['node-1', 'node-2', 'node-3']) await start(ctx, n);
+    if (!(await answersFrom(ctx, '192.0.2.200', 'node-1', 20_000))) throw new Error('192.0.2.200 never answered from node-1');
+    console.log(`speaker failover benchmark: ${REPS} repetitions, lease 3 s, renew 1 s, probes every 10 ms (timeout 200 ms)\n`);
+
+    for (const mode of ['hard', 'graceful'] as const) {
+      const ms: number[] = [];
+      const lost: number[] = [];
+      const takeover: number[] = [];
+      for (let i = 0; i < REPS; i++) {
+        const r = await failOnce(ctx, '192.0.2.200', mode);
+        if (!r) {
+          console.log(`  ${mode} #${i + 1}: no answer from another node within 10 s`);
+          continue;
+        }
+        ms.push(r.ms);
+        lost.push(r.lost);
+        if (r.takeoverMs !== undefined) takeover.push(r.takeoverMs);
+        console.log(`  ${mode} #${i + 1}: first answer from the new node after ${r.ms} ms, ${r.lost} probes lost${r.takeoverMs !== undefined ? `, lease expiry -> announce ${r.takeoverMs} ms` : ''}`);
+      }
+      console.log(`${mode === 'hard' ? 'hard failure (SIGKILL + cable cut)' : 'graceful stop (SIGTERM)'}:`);
+      console.log(`  failure -> first answer from new node, ms: ${stats(ms)}`);
+      console.log(`  lost probes:                             ${stats(lost)}`);
+      if (takeover.length) console.log(`  lease expiry -> address added + GARP, ms: ${stats(takeover)}`);
+      console.log('');
+    }
+
+    const capture = captureArp(topo);
+    await sleep(1000);
+    const garp: number[] = [];
+    for (let i = 0; i < REPS; i++) {
+      const [to, nodes] = i % 2 === 0 ? ['node-1', ['node-1', 'node-3', 'node-2']] : ['node-3', ['node-3', 'node-1', 'node-2']];
+      const ms = await assignmentOnce(ctx, capture, '192.0.2.202', to as string, nodes as string[]);
+      if (ms !== undefined) garp.push(ms);
+      console.log(`  assignment #${i + 1} -> ${to}: first gratuitous ARP on the wire ${ms ?? 'never'} ms after the patch`);
+    }
+    capture.proc.kill('SIGTERM');
+    console.log('assignment change (PATCH spec.nodes) -> first gratuitous ARP on the wire:');
+    console.log(`  ms: ${stats(garp)}\n`);
+
+    // 100 addresses announced by node-2, on an interface named in the L2LoadBalancer.
+    await ctx.api.balancer('many', ['198.51.100.1-198.51.100.100'], ['eth0']);
+    for (let i = 1; i <= 100; i++) await ctx.api.index(NS, `many-lb-${i}`, `198.51.100.${i}`, ['node-2', 'node-3']);
+    const done = await topo.until(async () => ((await topo.addressesOn('node-2')).filter((a) => a.startsWith('198.51.100.')).length === 100 ? true : undefined), 30_000, 200);
+    console.log(`100 addresses on node-2: ${done ? 'yes' : 'NO'}; waiting 10 s for the announcement schedule to finish`);
+    await sleep(10_000);
+    const pid = ctx.speakers.get('node-2')!.child.pid!;
+    const a = procStat(pid);
+    const windowS = 30;
+    await sleep(windowS * 1000);
+    const b = procStat(pid);
+    const hz = 100;
+    console.log(`speaker at rest with 100 announced addresses (node-2, ${windowS} s window):`);
+    console.log(`  RSS ${Math.round(b.rssKb / 1024)} MiB, CPU ${(((b.cpuTicks - a.cpuTicks) / hz / windowS) * 100).toFixed(2)} % of one core`);
+    for (const n of ['node-1', 'node-3']) {
+      const p = procStat(ctx.speakers.get(n)!.child.pid!);
+      console.log(`  (${n}, a few addresses: RSS ${Math.round(p.rssKb / 1024)} MiB)`);
+    }
+  } finally {
+    for (const s of ctx.speakers.values()) s.child.kill('SIGKILL');
+    await cp.stop();
+    await topo.destroy();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
