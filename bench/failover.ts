@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createTopology, netnsUnavailable, spawnTracked, type Topology } from '../tests/net/harness';
-import { startSpeaker, TestApi, type SpeakerProcess } from '../tests/net/speakers';
+import { startSpeaker, startTestControlPlane, TestApi, type SpeakerProcess } from '../tests/net/speakers';
 
 const REPS = Number(process.argv[2] ?? 5);
 const NS = 'bench';
@@ -113,12 +113,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const topo = await createTopology(3, NET_DIR);
-  const { startControlPlane } = (await import('../tests/support/control-plane')) as {
-    startControlPlane: (o: { crdDir?: string }) => Promise<{ kubeconfigPath: string; stop(): Promise<void> }>;
-  };
-  const cp = await startControlPlane({ crdDir: resolve(__dirname, '..', 'crds') });
+  const cp = await startTestControlPlane();
   const ctx: Ctx = { topo, api: new TestApi(cp.kubeconfigPath), kubeconfig: cp.kubeconfigPath, speakers: new Map() };
   try {
+    await ctx.api.applyCrds(resolve(__dirname, '..', 'crds'));
     await ctx.api.moduleNamespace();
     await ctx.api.namespace(NS);
     await ctx.api.balancer('public', ['192.0.2.200-192.0.2.220']);
@@ -183,6 +181,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const s of ctx.speakers.values()) s.child.kill('SIGKILL');
+    ctx.api.client.close();
     await cp.stop();
     await topo.destroy();
   }

@@ -109,6 +109,11 @@ export class KubeClient {
     this.agent = this.base.protocol === 'https:' ? new https.Agent(tls) : new http.Agent({ keepAlive: true });
   }
 
+  /** Closes idle keep-alive connections so the process can exit. */
+  close(): void {
+    this.agent.destroy();
+  }
+
   private open(method: Method, path: string, headers: Record<string, string>): http.ClientRequest {
     const token = this.target.token?.();
     const options: https.RequestOptions = {

@@ -2,7 +2,7 @@
 // the failover benchmark: the bundle, a speaker process per node namespace, a stoppable TCP relay
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +39,34 @@ export async function speakerBundle(): Promise<string> {
     });
   }
   return out;
+}
+
+export interface ControlPlaneLike {
+  kubeconfigPath: string;
+  server: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts tests/support/control-plane.ts without its CRD step (TestApi.applyCrds does that).
+ * @kubernetes/client-node 2 (via undici 8) does not load on Node.js 20, and the control plane
+ * imports it at the top for its CRD helper; outside jest (the benchmark under tsx) a stub stands in
+ * for it in the require cache. Jest tests stub it with jest.mock instead.
+ */
+export async function startTestControlPlane(): Promise<ControlPlaneLike> {
+  try {
+    require('@kubernetes/client-node');
+  } catch {
+    const id = require.resolve('@kubernetes/client-node');
+    const stub = new (require('node:module') as { Module: new (id: string) => NodeJS.Module }).Module(id);
+    stub.loaded = true;
+    stub.exports = {};
+    require.cache[id] = stub;
+  }
+  const { startControlPlane } = (await import('../support/control-plane')) as unknown as {
+    startControlPlane: (o: Record<string, never>) => Promise<ControlPlaneLike>;
+  };
+  return startControlPlane({});
 }
 
 export interface LogLine {
@@ -247,6 +275,26 @@ export class TestApi {
   async announcingNode(namespace: string, name: string): Promise<string | undefined> {
     const status = (await this.getIndex(namespace, name)).status as Json | undefined;
     return typeof status?.announcingNode === 'string' ? status.announcingNode : undefined;
+  }
+
+  /** Applies every CRD in `dir` and waits until each is Established (bounded). */
+  async applyCrds(dir: string): Promise<void> {
+    const path = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+    const names: string[] = [];
+    for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+      const crd = load(readFileSync(join(dir, file), 'utf8')) as Json & { metadata: { name: string } };
+      await this.create(path, crd);
+      names.push(crd.metadata.name);
+    }
+    for (const name of names) {
+      for (let i = 0; ; i++) {
+        const r = await this.client.request('GET', `${path}/${name}`, { timeoutMs: 5000 });
+        const conditions = ((r.body as Json).status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
+        if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) break;
+        if (i >= 200) throw new Error(`CRD ${name} not Established after 20 s`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
   }
 
   /** The module namespace, where the speakers keep their Leases. */
