@@ -3,7 +3,7 @@
 // ajv the way addon-operator checks it: defaults filled in, unknown fields refused. Rules that span
 // several fields are `x-deckhouse-validations` (CEL) in the YAML for Deckhouse, and `CROSS_FIELD_RULES`
 // here for everything else; a test keeps the two lists in step.
-import Ajv, { type ErrorObject, type SchemaObject } from 'ajv';
+import Ajv, { type ErrorObject, type KeywordDefinition, type SchemaObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { ModuleSettings, ModuleValues } from './model';
 import { configValuesSchema, valuesSchema } from './settings-schema';
@@ -50,9 +50,13 @@ const EXTENSION_KEYWORDS = [
 
 /**
  * An ajv instance that reads Kubernetes-flavoured OpenAPI v3 schemas: the `x-` extensions are known
- * keywords without checks, `int32`/`int64` and `date-time` are checked formats.
+ * keywords without checks (unless `keywords` gives one a check), `int32`/`int64` and `date-time` are
+ * checked formats.
  */
-export function createOpenApiAjv(options: { useDefaults: boolean }): Ajv {
+export function createOpenApiAjv(options: {
+  useDefaults: boolean;
+  keywords?: readonly KeywordDefinition[];
+}): Ajv {
   const ajv = new Ajv({
     allErrors: true,
     verbose: true,
@@ -65,7 +69,8 @@ export function createOpenApiAjv(options: { useDefaults: boolean }): Ajv {
     validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
   });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
-  ajv.addVocabulary(EXTENSION_KEYWORDS);
+  const checked = (options.keywords ?? []).map((k) => k.keyword);
+  ajv.addVocabulary([...EXTENSION_KEYWORDS.filter((k) => !checked.includes(k)), ...(options.keywords ?? [])]);
   return ajv;
 }
 
@@ -121,6 +126,8 @@ function formatSchemaError(e: ErrorObject, root: string): string {
   const path = dottedPath(e.instancePath);
   const field = path || root;
   const got = `got ${show(e.data)}`;
+  // Errors of keywords such as x-kubernetes-validations carry no value of their own.
+  if (!('data' in e)) return `${field} ${e.message ?? 'is invalid'}`;
   const params: Record<string, unknown> = e.params;
   switch (e.keyword) {
     case 'type':
@@ -136,12 +143,27 @@ function formatSchemaError(e: ErrorObject, root: string): string {
       return `${joinPath(path, String(params.additionalProperty))} is not a known field`;
     case 'required':
       return `${joinPath(path, String(params.missingProperty))} is required`;
-    case 'pattern':
-      return `${field} must match ${String(params.pattern)}, ${got}`;
+    case 'pattern': {
+      // The address patterns of the CRDs run to a thousand characters: name them, don't print them.
+      const pattern = String(params.pattern);
+      return `${field} must match ${pattern.length > 120 ? 'the pattern of its schema' : pattern}, ${got}`;
+    }
+    case 'minItems':
+    case 'maxItems': {
+      const count = Array.isArray(e.data) ? e.data.length : 0;
+      const bound = e.keyword === 'minItems' ? 'at least' : 'at most';
+      const limit = Number(params.limit);
+      return `${field} must have ${bound} ${limit} ${limit === 1 ? 'entry' : 'entries'}, got ${count}`;
+    }
+    case 'uniqueItems':
+      return `${field} must not repeat an entry, got ${show((e.data as unknown[])[Number(params.i)])} twice`;
     case 'anyOf':
       return `${field} must be ${(e.schema as SchemaObject[]).map(describeSchema).join(' or ')}, ${got}`;
     default:
-      return `${field} ${e.message ?? 'is invalid'}, ${got}`;
+      // A rule over a whole object (CEL on a CRD's root) names its fields itself.
+      return typeof e.data === 'object' && e.data !== null
+        ? `${field} ${e.message ?? 'is invalid'}`
+        : `${field} ${e.message ?? 'is invalid'}, ${got}`;
   }
 }
 

@@ -243,7 +243,7 @@ export const crds: readonly KubernetesObject[] = [
                 {
                   rule: 'self.metadata.name.size() <= 63',
                   message:
-                    'the name must be at most 63 characters, since it becomes a label value on every L2LBService',
+                    'metadata.name must be at most 63 characters, since it becomes a label value on every L2LBService',
                 },
               ],
               properties: {

@@ -6,7 +6,7 @@ import { speakerPodMonitor } from './monitoring';
 import { namespace } from './namespace';
 import { hooksRbac, speakerRbac } from './rbac';
 import { speakerDaemonSet } from './speaker';
-import { customResourceDefinitions, hooksConfigMap, hooksDeployment } from './standalone';
+import { customResourceDefinitions, hooksDeployment, settingsConfigMap } from './standalone';
 import type { KubernetesObject } from './types';
 
 export type { KubernetesObject, ObjectMeta } from './types';
@@ -45,8 +45,8 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
     ...(standalone
       ? [
           ...hooksRbac(),
-          hooksConfigMap(settings),
-          hooksDeployment(settings, opts.image?.hooks ?? DEFAULT_IMAGES.hooks),
+          settingsConfigMap(settings),
+          hooksDeployment(opts.image?.hooks ?? DEFAULT_IMAGES.hooks),
         ]
       : []),
     ...ipAddressPools(values.internal, metallbNamespace),

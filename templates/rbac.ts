@@ -43,12 +43,17 @@ export const HOOKS_CLUSTER_RULES: readonly PolicyRule[] = [
   rule(GROUP, ['l2loadbalancers'], READ),
   rule(GROUP, ['l2loadbalancers/status'], ['get', 'patch', 'update']),
   rule(INTERNAL_GROUP, ['l2lbservices'], [...READ, ...WRITE]),
-  rule('coordination.k8s.io', ['leases'], READ),
   rule('discovery.k8s.io', ['endpointslices'], READ),
   ...eventRules(['create', 'patch']),
   // Whether MetalLB is installed decides if the pools are mirrored as IPAddressPools.
   rule('apiextensions.k8s.io', ['customresourcedefinitions'], READ),
   rule('metallb.io', ['ipaddresspools'], [...READ, ...WRITE]),
+];
+
+/** The speakers' Leases and the settings ConfigMap (standalone) live in the module namespace. */
+export const HOOKS_NAMESPACE_RULES: readonly PolicyRule[] = [
+  rule('coordination.k8s.io', ['leases'], READ),
+  rule('', ['configmaps'], READ),
 ];
 
 function serviceAccount(name: string): KubernetesObject {
@@ -87,5 +92,6 @@ export function hooksRbac(): KubernetesObject[] {
   return [
     serviceAccount(HOOKS_NAME),
     ...grant('ClusterRole', clusterMeta(HOOKS_NAME, HOOKS_NAME), HOOKS_NAME, HOOKS_CLUSTER_RULES),
+    ...grant('Role', namespacedMeta(HOOKS_NAME, HOOKS_NAME), HOOKS_NAME, HOOKS_NAMESPACE_RULES),
   ];
 }

@@ -5,6 +5,8 @@ import type { KubernetesObject } from './types';
 
 /** The only capabilities the speaker holds: addresses on interfaces, and raw ARP/NDP packets. */
 export const SPEAKER_CAPABILITIES = ['NET_ADMIN', 'NET_RAW'] as const;
+/** The user of the speaker image. */
+export const SPEAKER_UID = 65532;
 
 export interface EnvVar {
   name: string;
@@ -72,20 +74,22 @@ export function speakerDaemonSet(speaker: ModuleSettings['speaker'], image: stri
               livenessProbe: httpProbe('/healthz', 10),
               readinessProbe: httpProbe('/readyz', 5),
               resources: speaker.resources,
+              // The image (images/speaker/Dockerfile) runs as a non-root user and carries the two
+              // capabilities as file capabilities on `ip`, `arping` and `na6`. They take effect only
+              // while the bounding set holds them (hence add) and no_new_privs is off (hence
+              // allowPrivilegeEscalation: true); everything else is dropped.
               securityContext: {
-                // Root inside the container, but with every capability dropped except these two.
-                runAsUser: 0,
-                runAsNonRoot: false,
+                runAsNonRoot: true,
+                runAsUser: SPEAKER_UID,
+                runAsGroup: SPEAKER_UID,
                 privileged: false,
-                allowPrivilegeEscalation: false,
+                allowPrivilegeEscalation: true,
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'], add: [...SPEAKER_CAPABILITIES] },
                 seccompProfile: { type: 'RuntimeDefault' },
               },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
         },
       },
     },

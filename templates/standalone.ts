@@ -1,15 +1,15 @@
 // What the module needs when it runs under plain shell-operator instead of Deckhouse: its CRDs, and
-// shell-operator itself running the hooks, with the settings in a ConfigMap (there are no module
-// values outside addon-operator).
-import { createHash } from 'node:crypto';
+// shell-operator itself running the hooks, with the settings in a ConfigMap that the hooks watch
+// (there are no module values outside addon-operator).
+import { dump } from 'js-yaml';
+import { SETTINGS_CONFIGMAP } from '../lib/controller/bindings';
 import { type ModuleSettings } from '../lib/model';
 import { crds } from './crds.generated';
 import { HOOKS_NAME, namespacedMeta } from './meta';
 import type { KubernetesObject } from './types';
 
-export const HOOKS_CONFIG_NAME = 'l2-load-balancer-settings';
-export const HOOKS_CONFIG_DIR = '/etc/l2-load-balancer';
-export const HOOKS_CONFIG_FILE = 'config-values.json';
+/** The key of the settings ConfigMap that the control-loop hook reads (lib/controller/bindings.ts). */
+export const SETTINGS_KEY = 'settings.yaml';
 /** Where the hooks image keeps the built hooks (dist/module/hooks of the build). */
 export const HOOKS_DIR = '/module/hooks';
 
@@ -17,20 +17,18 @@ export function customResourceDefinitions(): KubernetesObject[] {
   return crds.map((crd) => structuredClone(crd));
 }
 
-/** The settings, for the hooks to read from `$L2LB_CONFIG_VALUES_PATH` in place of module values. */
-export function hooksConfigMap(settings: ModuleSettings): KubernetesObject {
+/** The settings, where the hooks watch for them in place of module values. Edit it to change them. */
+export function settingsConfigMap(settings: ModuleSettings): KubernetesObject {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: namespacedMeta(HOOKS_CONFIG_NAME, HOOKS_NAME),
-    data: { [HOOKS_CONFIG_FILE]: `${JSON.stringify(settings, null, 2)}\n` },
+    metadata: namespacedMeta(SETTINGS_CONFIGMAP, HOOKS_NAME),
+    data: { [SETTINGS_KEY]: dump(settings) },
   };
 }
 
-export function hooksDeployment(settings: ModuleSettings, image: string): KubernetesObject {
+export function hooksDeployment(image: string): KubernetesObject {
   const selector = { app: HOOKS_NAME };
-  const config = hooksConfigMap(settings);
-  const checksum = createHash('sha256').update(JSON.stringify(config.data)).digest('hex');
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -41,11 +39,7 @@ export function hooksDeployment(settings: ModuleSettings, image: string): Kubern
       strategy: { type: 'Recreate' },
       selector: { matchLabels: selector },
       template: {
-        metadata: {
-          labels: namespacedMeta(HOOKS_NAME, HOOKS_NAME).labels,
-          // A settings change restarts shell-operator, which reads them at start.
-          annotations: { 'checksum/settings': checksum },
-        },
+        metadata: { labels: namespacedMeta(HOOKS_NAME, HOOKS_NAME).labels },
         spec: {
           serviceAccountName: HOOKS_NAME,
           priorityClassName: 'system-cluster-critical',
@@ -62,7 +56,6 @@ export function hooksDeployment(settings: ModuleSettings, image: string): Kubern
                   valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
                 },
                 { name: 'LOG_TYPE', value: 'json' },
-                { name: 'L2LB_CONFIG_VALUES_PATH', value: `${HOOKS_CONFIG_DIR}/${HOOKS_CONFIG_FILE}` },
               ],
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               securityContext: {
@@ -72,7 +65,6 @@ export function hooksDeployment(settings: ModuleSettings, image: string): Kubern
                 seccompProfile: { type: 'RuntimeDefault' },
               },
               volumeMounts: [
-                { name: 'settings', mountPath: HOOKS_CONFIG_DIR, readOnly: true },
                 // shell-operator writes binding contexts under /tmp and its debug socket under /var/run.
                 { name: 'tmp', mountPath: '/tmp' },
                 { name: 'run', mountPath: '/var/run/shell-operator' },
@@ -80,7 +72,6 @@ export function hooksDeployment(settings: ModuleSettings, image: string): Kubern
             },
           ],
           volumes: [
-            { name: 'settings', configMap: { name: HOOKS_CONFIG_NAME } },
             { name: 'tmp', emptyDir: {} },
             { name: 'run', emptyDir: {} },
           ],

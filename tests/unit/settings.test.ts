@@ -301,7 +301,7 @@ describe('parseValues', () => {
     const result = parseValues({ internal: { pools: [{ name: 'empty', addressPool: [] }] } });
     expect(result).toEqual({
       ok: false,
-      errors: ['internal.pools[0].addressPool must NOT have fewer than 1 items, got []'],
+      errors: ['internal.pools[0].addressPool must have at least 1 entry, got 0'],
     });
   });
 
