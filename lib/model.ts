@@ -13,6 +13,7 @@ export const MODULE_NAME = 'l2-load-balancer';
 export const ANNOTATION_LB_NAME = `${GROUP}/l2-load-balancer-name`;
 export const ANNOTATION_IPS_COUNT = `${GROUP}/l2-load-balancer-external-ips-count`;
 export const ANNOTATION_LB_IPS = `${GROUP}/load-balancer-ips`;
+export const ANNOTATION_SPEC_HASH = `${GROUP}/spec-hash`;
 export const LABEL_PARENT_SERVICE = `${GROUP}/parent-service`;
 export const LABEL_L2LB = `${GROUP}/l2-load-balancer`;
 export const LABEL_INDEX = `${GROUP}/index`;

@@ -12,6 +12,7 @@ import {
 } from '../allocation/allocate';
 import { matchesSelector, place, type Move, type PlacementIndex } from '../placement/place';
 import {
+  ANNOTATION_SPEC_HASH,
   CONDITION_ALL_ASSIGNED,
   L2LB_API_VERSION,
   L2LBSERVICE_API_VERSION,
@@ -318,7 +319,11 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       wanted.add(`${s.namespace}/${name}`);
       summary.addresses.push({ index: a.index, address: a.address, nodes });
       const object = l2lbServiceObject(s, a.l2lbName, a.index, a.address, nodes, name);
-      if (!old || old.state.name !== name || !jsonEqual(old.spec, object.spec)) {
+      if (
+        !old ||
+        old.state.name !== name ||
+        old.specHash !== object.metadata.annotations?.[ANNOTATION_SPEC_HASH]
+      ) {
         plan.upserts.push(object);
       }
       if (!old || old.state.address !== a.address) {
@@ -505,6 +510,7 @@ function l2lbServiceObject(
   if (s.externalTrafficPolicy) spec.externalTrafficPolicy = s.externalTrafficPolicy;
   if (s.internalTrafficPolicy) spec.internalTrafficPolicy = s.internalTrafficPolicy;
   if (s.loadBalancerClass) spec.loadBalancerClass = s.loadBalancerClass;
+  const specHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
   return {
     apiVersion: L2LBSERVICE_API_VERSION,
     kind: 'L2LBService',
@@ -522,6 +528,7 @@ function l2lbServiceObject(
         'metallb.io/address-pool': l2lbName,
         'metallb.io/loadBalancerIPs': address,
         ...(nodes[0] ? { 'metallb.io/preferredL2SpeakerNode': nodes[0] } : {}),
+        [ANNOTATION_SPEC_HASH]: specHash,
       },
       ownerReferences: s.uid
         ? [

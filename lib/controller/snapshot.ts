@@ -6,6 +6,7 @@ import {
   ANNOTATION_IPS_COUNT,
   ANNOTATION_LB_IPS,
   ANNOTATION_LB_NAME,
+  ANNOTATION_SPEC_HASH,
   LABEL_INDEX,
   LABEL_L2LB,
   LABEL_PARENT_SERVICE,
@@ -46,7 +47,9 @@ export const L2LB_FILTER = `{
 export const L2LBSERVICE_FILTER = `{
   namespace: .metadata.namespace, name: .metadata.name, creationTimestamp: .metadata.creationTimestamp,
   serviceName: .metadata.labels["${LABEL_PARENT_SERVICE}"], l2lbName: .metadata.labels["${LABEL_L2LB}"],
-  index: .metadata.labels["${LABEL_INDEX}"], spec: .spec, announcingNode: .status.announcingNode
+  index: .metadata.labels["${LABEL_INDEX}"], specHash: .metadata.annotations["${ANNOTATION_SPEC_HASH}"],
+  serviceRef: .spec.serviceRef.name, address: .spec.loadBalancerIP, nodes: .spec.nodes,
+  announcingNode: .status.announcingNode
 }`;
 
 export const LEASE_FILTER = `if (.metadata.name | startswith("${LEASE_PREFIX}")) | not then null else {
@@ -173,16 +176,18 @@ export const parseL2LoadBalancer = guarded<L2LoadBalancerSnapshot>(
 
 export interface L2LBServiceSnapshot {
   state: L2LBServiceState;
-  /** The spec as it is in the cluster, to compare with the desired one. */
-  spec: Rec;
+  /**
+   * Hash of the spec the hook last wrote (annotation), compared with the desired spec's hash. The
+   * snapshot carries the hash rather than the spec: it keeps the snapshot of 30,000 children small,
+   * and only the module's identities may write these objects (the admission policy).
+   */
+  specHash: string;
 }
 
 export const parseL2LBService = guarded<L2LBServiceSnapshot>(
   (r) => `L2LBService ${str(r.namespace)}/${str(r.name)}`,
   (r) => {
-    const spec = isRec(r.spec) ? r.spec : {};
-    const ref = isRec(spec.serviceRef) ? spec.serviceRef : {};
-    const serviceName = str(r.serviceName) ?? str(ref.name);
+    const serviceName = str(r.serviceName) ?? str(r.serviceRef);
     if (!serviceName) throw new Error(`label ${LABEL_PARENT_SERVICE} is missing`);
     const l2lbName = str(r.l2lbName);
     if (!l2lbName) throw new Error(`label ${LABEL_L2LB} is missing`);
@@ -196,12 +201,12 @@ export const parseL2LBService = guarded<L2LBServiceSnapshot>(
         serviceName,
         l2lbName,
         index,
-        address: str(spec.loadBalancerIP) ?? '',
-        nodes: strList(spec.nodes, 'spec.nodes'),
+        address: str(r.address) ?? '',
+        nodes: strList(r.nodes, 'spec.nodes'),
         creationTimestamp: str(r.creationTimestamp) ?? '',
         ...(str(r.announcingNode) ? { announcingNode: str(r.announcingNode) } : {}),
       },
-      spec,
+      specHash: str(r.specHash) ?? '',
     };
   },
 );
