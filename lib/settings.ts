@@ -80,7 +80,7 @@ const validateValues = ajv.compile<ModuleValues>(valuesSchema);
 
 /** Parses ModuleConfig settings; absent fields get their defaults. `raw` is not modified. */
 export function parseSettings(raw: unknown): SettingsResult {
-  const data = structuredClone(raw ?? {});
+  const data = jsonClone(raw ?? {});
   if (!validateConfigValues(data))
     return { ok: false, errors: formatSchemaErrors(validateConfigValues.errors) };
   const errors = crossFieldErrors(data);
@@ -89,7 +89,7 @@ export function parseSettings(raw: unknown): SettingsResult {
 
 /** Parses module values (settings plus `internal`), as addon-operator hands them to hooks. */
 export function parseValues(raw: unknown): ValuesResult {
-  const data = structuredClone(raw ?? {});
+  const data = jsonClone(raw ?? {});
   if (!validateValues(data)) return { ok: false, errors: formatSchemaErrors(validateValues.errors) };
   const errors = crossFieldErrors(data);
   return errors.length > 0 ? { ok: false, errors } : { ok: true, values: data };
@@ -101,6 +101,14 @@ export function defaultSettings(): ModuleSettings {
   if (!result.ok)
     throw new Error(`the defaults of openapi/config-values.yaml are invalid: ${result.errors.join('; ')}`);
   return result.settings;
+}
+
+/**
+ * A deep copy of JSON-shaped input. Not structuredClone: under jest it returns objects of the host
+ * realm, which js-yaml's dump then refuses as "unacceptable kind of an object".
+ */
+export function jsonClone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 function crossFieldErrors(settings: ModuleSettings): string[] {

@@ -4,7 +4,7 @@
 // equivalent. For tests and tools; the real API server in the cluster tests remains the judge.
 import type { FuncKeywordDefinition, SchemaObject, SchemaValidateFunction, ValidateFunction } from 'ajv';
 import { parseAddress, type Address } from '../lib/address/pool';
-import { createOpenApiAjv, formatSchemaErrors } from '../lib/settings';
+import { createOpenApiAjv, formatSchemaErrors, jsonClone } from '../lib/settings';
 import { crds } from './crds.generated';
 
 /** A rule of `x-kubernetes-validations`. */
@@ -21,13 +21,18 @@ export interface CelEquivalent {
 
 const BITS = { 4: 32n, 6: 128n } as const;
 
-// The Kubernetes CEL IP and CIDR library, as far as the CRDs use it. Like `ip()`, addresses are strict:
-// no zone, no leading zeros.
-const isIP = (s: string): boolean => parseAddress(s) !== undefined;
+// The Kubernetes CEL IP and CIDR library, as far as the CRDs use it. Like `ip()` and `cidr()`,
+// addresses are strict: no zone, no leading zeros, and no IPv4-mapped IPv6 (`::ffff:c000:201`).
+function parseIP(s: string): Address | undefined {
+  const address = parseAddress(s);
+  return address?.family === 6 && address.value >> 32n === 0xffffn ? undefined : address;
+}
+
+const isIP = (s: string): boolean => parseIP(s) !== undefined;
 
 function parseCidr(s: string): { address: Address; prefix: bigint } | undefined {
   const [base, prefixText, ...rest] = s.split('/');
-  const address = parseAddress(base ?? '');
+  const address = parseIP(base ?? '');
   if (rest.length > 0 || address === undefined || !/^(0|[1-9][0-9]*)$/.test(prefixText ?? ''))
     return undefined;
   const prefix = BigInt(prefixText ?? '');
@@ -47,7 +52,7 @@ function isMasked(s: string): boolean {
 function isRange(s: string): boolean {
   const ends = s.split('-');
   if (ends.length !== 2) return false;
-  const [first, last] = ends.map((e) => parseAddress(e));
+  const [first, last] = ends.map((e) => parseIP(e));
   return first !== undefined && last !== undefined && first.family === last.family;
 }
 
@@ -164,5 +169,5 @@ export function validateCustomObject(object: unknown): string[] {
   >;
   const validate = validatorFor(String(apiVersion), String(kind));
   if (validate === undefined) return [`${String(apiVersion)} ${String(kind)} is not a kind of this module`];
-  return validate(structuredClone(object)) ? [] : formatSchemaErrors(validate.errors, String(kind));
+  return validate(jsonClone(object)) ? [] : formatSchemaErrors(validate.errors, String(kind));
 }

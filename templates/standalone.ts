@@ -4,6 +4,7 @@
 import { dump } from 'js-yaml';
 import { SETTINGS_CONFIGMAP } from '../lib/controller/bindings';
 import { type ModuleSettings } from '../lib/model';
+import { jsonClone } from '../lib/settings';
 import { crds } from './crds.generated';
 import { HOOKS_NAME, namespacedMeta } from './meta';
 import type { KubernetesObject } from './types';
@@ -14,7 +15,7 @@ export const SETTINGS_KEY = 'settings.yaml';
 export const HOOKS_DIR = '/module/hooks';
 
 export function customResourceDefinitions(): KubernetesObject[] {
-  return crds.map((crd) => structuredClone(crd));
+  return crds.map((crd) => jsonClone(crd));
 }
 
 /** The settings, where the hooks watch for them in place of module values. Edit it to change them. */
