@@ -16,6 +16,8 @@ import { createTopology, netnsUnavailable, spawnTracked, type Topology } from '.
 import { startSpeaker, startTestControlPlane, TestApi, type SpeakerProcess } from '../tests/net/speakers';
 
 const REPS = Number(process.argv[2] ?? 5);
+/** Which parts to run (comma-separated): hard, graceful, assign, rest. */
+const PARTS = new Set((process.argv[3] ?? 'hard,graceful,assign,rest').split(','));
 const NS = 'bench';
 const NET_DIR = resolve(__dirname, '..', 'tests', 'net');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -35,17 +37,33 @@ interface Ctx {
 }
 
 async function start(ctx: Ctx, node: string): Promise<SpeakerProcess> {
-  const s = await startSpeaker({ node, netns: ctx.topo.node(node).netns, kubeconfig: ctx.kubeconfig, env: { LOG_LEVEL: 'info' } });
+  const s = await startSpeaker({
+    node,
+    netns: ctx.topo.node(node).netns,
+    kubeconfig: ctx.kubeconfig,
+    env: { LOG_LEVEL: 'info' },
+    echo: process.env.L2LB_ECHO === '1',
+  });
   ctx.speakers.set(node, s);
   return s;
 }
 
 async function answersFrom(ctx: Ctx, ip: string, node: string, timeoutMs: number): Promise<boolean> {
-  return (await ctx.topo.until(async () => ((await ctx.topo.fetchFromClient(ip, 300)) === node ? true : undefined), timeoutMs, 50)) === true;
+  return (
+    (await ctx.topo.until(
+      async () => ((await ctx.topo.fetchFromClient(ip, 300)) === node ? true : undefined),
+      timeoutMs,
+      50,
+    )) === true
+  );
 }
 
 /** One failure of node-1's speaker; returns ms to the first answer from another node and lost probes. */
-async function failOnce(ctx: Ctx, ip: string, mode: 'hard' | 'graceful'): Promise<{ ms: number; lost: number; takeoverMs?: number } | undefined> {
+async function failOnce(
+  ctx: Ctx,
+  ip: string,
+  mode: 'hard' | 'graceful',
+): Promise<{ ms: number; lost: number; takeoverMs?: number } | undefined> {
   const probe = ctx.topo.probe(NET_DIR, [ip], 10, 1200, 200);
   await sleep(500);
   const victim = ctx.speakers.get('node-1')!;
@@ -65,7 +83,10 @@ async function failOnce(ctx: Ctx, ip: string, mode: 'hard' | 'graceful'): Promis
   probe.stop();
   const after = probe.results.filter((r) => r.t >= failedAt - 200);
   const lost = after.filter((r) => r.error !== undefined).length;
-  const log = ctx.speakers.get('node-2')?.logs.filter((l) => l.msg === 'took over the address' && l.address === ip).at(-1);
+  const log = ctx.speakers
+    .get('node-2')
+    ?.logs.filter((l) => l.msg === 'took over the address' && l.address === ip)
+    .at(-1);
   // Restore: cable back, speaker back, the address back on node-1.
   if (mode === 'hard') await ctx.topo.setLink('node-1', true);
   await victim.exited;
@@ -73,18 +94,43 @@ async function failOnce(ctx: Ctx, ip: string, mode: 'hard' | 'graceful'): Promis
   if (!(await answersFrom(ctx, ip, 'node-1', 20_000))) console.error(`  ${ip} did not come back to node-1`);
   await sleep(2000);
   if (!moved) return undefined;
-  return { ms: moved.t - failedAt, lost, ...(typeof log?.takeoverMs === 'number' ? { takeoverMs: log.takeoverMs } : {}) };
+  return {
+    ms: moved.t - failedAt,
+    lost,
+    ...(typeof log?.takeoverMs === 'number' ? { takeoverMs: log.takeoverMs } : {}),
+  };
 }
 
 /** tcpdump on the bridge: ARP frames with their wire timestamps. */
 function captureArp(topo: Topology): { lines: { t: number; text: string }[]; proc: ChildProcess } {
-  const proc = spawnTracked(['ip', 'netns', 'exec', topo.bridgeNs, 'tcpdump', '-i', 'br0', '-n', '-l', '-tt', '-e', 'arp']);
+  const proc = spawnTracked([
+    'ip',
+    'netns',
+    'exec',
+    topo.bridgeNs,
+    'tcpdump',
+    '-i',
+    'br0',
+    '-n',
+    '-l',
+    '-tt',
+    '-e',
+    'arp',
+  ]);
   const lines: { t: number; text: string }[] = [];
-  createInterface(proc.stdout!).on('line', (text) => lines.push({ t: Math.round(Number(text.split(' ')[0]) * 1000), text }));
+  createInterface(proc.stdout!).on('line', (text) =>
+    lines.push({ t: Math.round(Number(text.split(' ')[0]) * 1000), text }),
+  );
   return { lines, proc };
 }
 
-async function assignmentOnce(ctx: Ctx, capture: ReturnType<typeof captureArp>, ip: string, to: string, nodes: string[]): Promise<number | undefined> {
+async function assignmentOnce(
+  ctx: Ctx,
+  capture: ReturnType<typeof captureArp>,
+  ip: string,
+  to: string,
+  nodes: string[],
+): Promise<number | undefined> {
   const mac = ctx.topo.node(to).mac;
   const patchedAt = Date.now();
   await ctx.api.setNodes(NS, 'web-bench-2', nodes);
@@ -114,7 +160,12 @@ async function main(): Promise<void> {
   }
   const topo = await createTopology(3, NET_DIR);
   const cp = await startTestControlPlane();
-  const ctx: Ctx = { topo, api: new TestApi(cp.kubeconfigPath), kubeconfig: cp.kubeconfigPath, speakers: new Map() };
+  const ctx: Ctx = {
+    topo,
+    api: new TestApi(cp.kubeconfigPath),
+    kubeconfig: cp.kubeconfigPath,
+    speakers: new Map(),
+  };
   try {
     await ctx.api.applyCrds(resolve(__dirname, '..', 'crds'));
     await ctx.api.moduleNamespace();
@@ -123,10 +174,13 @@ async function main(): Promise<void> {
     await ctx.api.index(NS, 'web-bench-0', '192.0.2.200', ['node-1', 'node-2', 'node-3']);
     await ctx.api.index(NS, 'web-bench-2', '192.0.2.202', ['node-3', 'node-1', 'node-2']);
     for (const n of ['node-1', 'node-2', 'node-3']) await start(ctx, n);
-    if (!(await answersFrom(ctx, '192.0.2.200', 'node-1', 20_000))) throw new Error('192.0.2.200 never answered from node-1');
-    console.log(`speaker failover benchmark: ${REPS} repetitions, lease 3 s, renew 1 s, probes every 10 ms (timeout 200 ms)\n`);
+    if (!(await answersFrom(ctx, '192.0.2.200', 'node-1', 20_000)))
+      throw new Error('192.0.2.200 never answered from node-1');
+    console.log(
+      `speaker failover benchmark: ${REPS} repetitions, lease 3 s, renew 1 s, probes every 10 ms (timeout 200 ms)\n`,
+    );
 
-    for (const mode of ['hard', 'graceful'] as const) {
+    for (const mode of (['hard', 'graceful'] as const).filter((m) => PARTS.has(m))) {
       const ms: number[] = [];
       const lost: number[] = [];
       const takeover: number[] = [];
@@ -139,7 +193,9 @@ async function main(): Promise<void> {
         ms.push(r.ms);
         lost.push(r.lost);
         if (r.takeoverMs !== undefined) takeover.push(r.takeoverMs);
-        console.log(`  ${mode} #${i + 1}: first answer from the new node after ${r.ms} ms, ${r.lost} probes lost${r.takeoverMs !== undefined ? `, lease expiry -> announce ${r.takeoverMs} ms` : ''}`);
+        console.log(
+          `  ${mode} #${i + 1}: first answer from the new node after ${r.ms} ms, ${r.lost} probes lost${r.takeoverMs !== undefined ? `, lease expiry -> announce ${r.takeoverMs} ms` : ''}`,
+        );
       }
       console.log(`${mode === 'hard' ? 'hard failure (SIGKILL + cable cut)' : 'graceful stop (SIGTERM)'}:`);
       console.log(`  failure -> first answer from new node, ms: ${stats(ms)}`);
@@ -148,42 +204,66 @@ async function main(): Promise<void> {
       console.log('');
     }
 
-    const capture = captureArp(topo);
-    await sleep(1000);
-    const garp: number[] = [];
-    for (let i = 0; i < REPS; i++) {
-      const [to, nodes] = i % 2 === 0 ? ['node-1', ['node-1', 'node-3', 'node-2']] : ['node-3', ['node-3', 'node-1', 'node-2']];
-      const ms = await assignmentOnce(ctx, capture, '192.0.2.202', to as string, nodes as string[]);
-      if (ms !== undefined) garp.push(ms);
-      console.log(`  assignment #${i + 1} -> ${to}: first gratuitous ARP on the wire ${ms ?? 'never'} ms after the patch`);
-    }
-    capture.proc.kill('SIGTERM');
-    console.log('assignment change (PATCH spec.nodes) -> first gratuitous ARP on the wire:');
-    console.log(`  ms: ${stats(garp)}\n`);
-
-    // 100 addresses announced by node-2, on an interface named in the L2LoadBalancer.
-    await ctx.api.balancer('many', ['198.51.100.1-198.51.100.100'], ['eth0']);
-    for (let i = 1; i <= 100; i++) await ctx.api.index(NS, `many-lb-${i}`, `198.51.100.${i}`, ['node-2', 'node-3']);
-    const done = await topo.until(async () => ((await topo.addressesOn('node-2')).filter((a) => a.startsWith('198.51.100.')).length === 100 ? true : undefined), 30_000, 200);
-    console.log(`100 addresses on node-2: ${done ? 'yes' : 'NO'}; waiting 10 s for the announcement schedule to finish`);
-    await sleep(10_000);
-    const pid = ctx.speakers.get('node-2')!.child.pid!;
-    const a = procStat(pid);
-    const windowS = 30;
-    await sleep(windowS * 1000);
-    const b = procStat(pid);
-    const hz = 100;
-    console.log(`speaker at rest with 100 announced addresses (node-2, ${windowS} s window):`);
-    console.log(`  RSS ${Math.round(b.rssKb / 1024)} MiB, CPU ${(((b.cpuTicks - a.cpuTicks) / hz / windowS) * 100).toFixed(2)} % of one core`);
-    for (const n of ['node-1', 'node-3']) {
-      const p = procStat(ctx.speakers.get(n)!.child.pid!);
-      console.log(`  (${n}, a few addresses: RSS ${Math.round(p.rssKb / 1024)} MiB)`);
-    }
+    if (PARTS.has('assign')) await assignments(ctx);
+    if (PARTS.has('rest')) await atRest(ctx);
   } finally {
     for (const s of ctx.speakers.values()) s.child.kill('SIGKILL');
     ctx.api.client.close();
     await cp.stop();
     await topo.destroy();
+  }
+}
+
+async function assignments(ctx: Ctx): Promise<void> {
+  const capture = captureArp(ctx.topo);
+  await sleep(1000);
+  const garp: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    const [to, nodes] =
+      i % 2 === 0 ? ['node-1', ['node-1', 'node-3', 'node-2']] : ['node-3', ['node-3', 'node-1', 'node-2']];
+    const ms = await assignmentOnce(ctx, capture, '192.0.2.202', to as string, nodes as string[]);
+    if (ms !== undefined) garp.push(ms);
+    console.log(
+      `  assignment #${i + 1} -> ${to}: first gratuitous ARP on the wire ${ms ?? 'never'} ms after the patch`,
+    );
+  }
+  capture.proc.kill('SIGTERM');
+  console.log('assignment change (PATCH spec.nodes) -> first gratuitous ARP on the wire:');
+  console.log(`  ms: ${stats(garp)}\n`);
+}
+
+async function atRest(ctx: Ctx): Promise<void> {
+  const topo = ctx.topo;
+
+  // 100 addresses announced by node-2, on an interface named in the L2LoadBalancer.
+  await ctx.api.balancer('many', ['198.51.100.1-198.51.100.100'], ['eth0']);
+  for (let i = 1; i <= 100; i++)
+    await ctx.api.index(NS, `many-lb-${i}`, `198.51.100.${i}`, ['node-2', 'node-3'], 'many');
+  const done = await topo.until(
+    async () =>
+      (await topo.addressesOn('node-2')).filter((a) => a.startsWith('198.51.100.')).length === 100
+        ? true
+        : undefined,
+    30_000,
+    200,
+  );
+  console.log(
+    `100 addresses on node-2: ${done ? 'yes' : 'NO'}; waiting 10 s for the announcement schedule to finish`,
+  );
+  await sleep(10_000);
+  const pid = ctx.speakers.get('node-2')!.child.pid!;
+  const a = procStat(pid);
+  const windowS = 30;
+  await sleep(windowS * 1000);
+  const b = procStat(pid);
+  const hz = 100;
+  console.log(`speaker at rest with 100 announced addresses (node-2, ${windowS} s window):`);
+  console.log(
+    `  RSS ${Math.round(b.rssKb / 1024)} MiB, CPU ${(((b.cpuTicks - a.cpuTicks) / hz / windowS) * 100).toFixed(2)} % of one core`,
+  );
+  for (const n of ['node-1', 'node-3']) {
+    const p = procStat(ctx.speakers.get(n)!.child.pid!);
+    console.log(`  (${n}, a few addresses: RSS ${Math.round(p.rssKb / 1024)} MiB)`);
   }
 }
 

@@ -11,7 +11,7 @@ export class SpeakerMetrics {
   });
   readonly gratuitous = new Counter({
     name: 'l2lb_speaker_gratuitous_sent_total',
-    help: 'Gratuitous ARPs (ipv4) and unsolicited neighbour advertisements (ipv6) sent.',
+    help: 'Addresses announced: gratuitous ARP request and reply (ipv4) or unsolicited neighbour advertisement (ipv6).',
     labelNames: ['family'] as const,
     registers: [this.registry],
   });

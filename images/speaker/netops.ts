@@ -17,6 +17,27 @@ const TABLE_TTL_MS = 10_000;
 /** A GARP command that has not finished by then is stuck; `arping -c 1` takes ~1 s. */
 const GARP_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 5_000;
+/** `ip` commands at once: a spawn blocks the event loop for a moment, and the lease renewal must not wait. */
+const COMMAND_CONCURRENCY = 4;
+
+/**
+ * Starts every announcement of a batch in the background and reports the addresses whose command
+ * failed as `FAILED <address>` lines. Arguments: the program's fixed flags come first in the
+ * script, then pairs of (interface, address) as positional parameters, never spliced into the text.
+ */
+const ARPING_SCRIPT = `pids=""
+while [ $# -gt 1 ]; do
+  arping -q -U -c 1 -I "$1" "$2" & pids="$pids $!:$2"
+  arping -q -A -c 1 -I "$1" "$2" & pids="$pids $!:$2"
+  shift 2
+done
+for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
+const NA6_SCRIPT = `pids=""
+while [ $# -gt 1 ]; do
+  na6 -i "$1" -s "$2" -d ff02::1 -t "$2" -o -e >/dev/null & pids="$pids $!:$2"
+  shift 2
+done
+for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
 
 interface IpAddrJson {
   ifname?: string;
@@ -47,6 +68,10 @@ function errorText(e: unknown): string {
 
 export class ShellNetworkOps implements NetworkOps {
   private table?: { at: number; value: RouteTable };
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+  private pendingGarp: { address: string; iface: string }[] = [];
+  private tableLoading?: Promise<RouteTable>;
 
   constructor(
     private readonly events: NetworkEvents,
@@ -57,8 +82,23 @@ export class ShellNetworkOps implements NetworkOps {
     return this.netns ? ['ip', ['netns', 'exec', this.netns, command, ...args]] : [command, [...args]];
   }
 
+  private async slot(): Promise<void> {
+    if (this.running < COMMAND_CONCURRENCY) {
+      this.running += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.queue.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.running -= 1;
+  }
+
   private async run(command: string, args: readonly string[], tolerate?: RegExp): Promise<string> {
     const [file, argv] = this.argv(command, args);
+    await this.slot();
     try {
       return (await execa(file, argv, { timeout: COMMAND_TIMEOUT_MS })).stdout;
     } catch (e) {
@@ -66,14 +106,9 @@ export class ShellNetworkOps implements NetworkOps {
       if (tolerate?.test(text)) return '';
       this.events.commandFailed(command, args, text);
       throw new Error(`${command} ${args.join(' ')}: ${text}`);
+    } finally {
+      this.release();
     }
-  }
-
-  private start(command: string, args: readonly string[], done: () => void): void {
-    const [file, argv] = this.argv(command, args);
-    execa(file, argv, { timeout: GARP_TIMEOUT_MS, stdin: 'ignore', stdout: 'ignore' }).then(done, (e: unknown) =>
-      this.events.commandFailed(command, args, errorText(e)),
-    );
   }
 
   async addAddress(address: string, iface: string): Promise<void> {
@@ -109,21 +144,44 @@ export class ShellNetworkOps implements NetworkOps {
   async routeInterfaceFor(address: string, configured: readonly string[]): Promise<string | undefined> {
     const cached = this.table && Date.now() - this.table.at < TABLE_TTL_MS ? this.table.value : undefined;
     const hit = cached && chooseInterface(address, configured, cached);
-    return hit ?? chooseInterface(address, configured, await this.listAddresses());
+    if (hit) return hit;
+    // Many announcements at once (a start, a failover) share one fresh look at the links.
+    this.tableLoading ??= this.listAddresses().finally(() => (this.tableLoading = undefined));
+    return chooseInterface(address, configured, await this.tableLoading);
   }
 
+  /**
+   * Announcements asked for in one turn of the event loop go out from one `sh`, which starts an
+   * arping (IPv4: request form -U and reply form -A, as some switches honour only one) or an na6
+   * (IPv6, -o: the override flag, without which receivers keep their entry) per address in the
+   * background: one spawn for a failover of a hundred addresses, not three hundred.
+   */
   sendGratuitous(address: string, iface: string): void {
-    if (familyOf(address) === 'ipv4') {
-      // Request form (sender IP = target IP) and reply form; some switches honour only one of them.
-      for (const mode of ['-U', '-A']) {
-        this.start('arping', ['-q', mode, '-c', '1', '-I', iface, address], () =>
-          this.events.gratuitousSent('ipv4', address, iface),
-        );
-      }
-    } else {
-      // -o: the override flag, without which receivers keep their existing entry.
-      this.start('na6', ['-i', iface, '-s', address, '-d', 'ff02::1', '-t', address, '-o', '-e'], () =>
-        this.events.gratuitousSent('ipv6', address, iface),
+    if (this.pendingGarp.length === 0) setImmediate(() => this.flushGratuitous());
+    this.pendingGarp.push({ address, iface });
+  }
+
+  private flushGratuitous(): void {
+    const batch = this.pendingGarp;
+    this.pendingGarp = [];
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      const items = batch.filter((b) => familyOf(b.address) === family);
+      if (items.length === 0) continue;
+      const command = family === 'ipv4' ? 'arping' : 'na6';
+      const script = family === 'ipv4' ? ARPING_SCRIPT : NA6_SCRIPT;
+      const [file, argv] = this.argv('sh', ['-c', script, 'sh', ...items.flatMap((i) => [i.iface, i.address])]);
+      execa(file, argv, { timeout: GARP_TIMEOUT_MS, stdin: 'ignore', reject: false, all: true }).then(
+        (r) => {
+          const output = String(r.all ?? '');
+          const failed = new Set(output.split('\n').filter((l) => l.startsWith('FAILED ')).map((l) => l.slice(7)));
+          const detail = output.split('\n').filter((l) => l && !l.startsWith('FAILED ')).join('; ');
+          for (const i of items) {
+            if (failed.has(i.address) || (r.failed && !r.exitCode)) {
+              this.events.commandFailed(command, [i.iface, i.address], detail || r.shortMessage || 'failed');
+            } else this.events.gratuitousSent(family, i.address, i.iface);
+          }
+        },
+        (e: unknown) => this.events.commandFailed(command, [], errorText(e)),
       );
     }
   }

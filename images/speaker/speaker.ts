@@ -6,6 +6,7 @@ import type { SpeakerConfig } from '../../lib/speaker/config';
 import { decide, inSomePool } from '../../lib/speaker/decide';
 import { hostAddresses } from '../../lib/speaker/interface';
 import { microTime } from '../../lib/speaker/lease';
+import { notAnnouncedStatus } from '../../lib/speaker/status';
 import type { Clock, NetworkOps } from '../../lib/speaker/ports';
 import type { Announce, HeldAddress, SpeakerView, StatusUpdate, Withdraw } from '../../lib/speaker/types';
 import type { ClusterApi, ClusterView } from './cluster';
@@ -16,6 +17,9 @@ import type { SpeakerMetrics } from './metrics';
 const MAX_SLEEP_MS = 10_000;
 /** After a failed status write, wait this long before writing that index again. */
 const STATUS_RETRY_MS = 1_000;
+/** After a failed announcement (no interface, `ip` failed), retry after 1 s, doubling up to 30 s. */
+const ANNOUNCE_RETRY_MS = 1_000;
+const ANNOUNCE_RETRY_MAX_MS = 30_000;
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -34,6 +38,7 @@ export class Speaker {
   private readonly statusInFlight = new Set<string>();
   private readonly statusRetryAt = new Map<string, number>();
   private readonly refused = new Set<string>();
+  private readonly announceRetry = new Map<string, { at: number; failures: number }>();
   private viewFresh = false;
 
   constructor(
@@ -192,13 +197,30 @@ export class Speaker {
       delete h.releasingSince;
       this.log.info('hand-over called off: owner again', { address, index: h.indexKey });
     }
-    const results = await Promise.all([...d.withdraw.map((w) => this.withdraw(w)), ...d.announce.map((a) => this.announce(a))]);
+    for (const address of this.announceRetry.keys()) {
+      if (!d.announce.some((a) => a.address === address)) this.announceRetry.delete(address);
+    }
+    const due = d.announce.filter((a) => (this.announceRetry.get(a.address)?.at ?? 0) <= now);
+    const results = await Promise.all([...d.withdraw.map((w) => this.withdraw(w)), ...due.map((a) => this.announce(a))]);
     for (const g of d.garp) this.gratuitous(g.address, g.iface, now);
     for (const u of d.statusUpdates) this.writeStatus(u, now);
     this.metrics.announced.set(this.held.size);
     // A changed set of held addresses changes the statuses to write: look again at once.
     if (results.some((changed) => changed)) this.again = true;
-    this.arm(d.wakeAt, this.clock.now());
+    const retryAt = Math.min(...[...this.announceRetry.values()].map((r) => r.at));
+    this.arm(Math.min(d.wakeAt, retryAt), this.clock.now());
+  }
+
+  /** Backs off an announcement that failed, and says why in the index's status. */
+  private announceFailed(a: Announce, reason: string, message: string, fields: Record<string, unknown>): false {
+    const failures = (this.announceRetry.get(a.address)?.failures ?? 0) + 1;
+    const delay = Math.min(ANNOUNCE_RETRY_MS * 2 ** (failures - 1), ANNOUNCE_RETRY_MAX_MS);
+    const now = this.clock.now();
+    this.announceRetry.set(a.address, { at: now + delay, failures });
+    this.log.error(message, { ...fields, reason, failures, retryInMs: delay });
+    const index = this.cluster.indices().find((i) => i.key === a.indexKey);
+    if (index) for (const u of notAnnouncedStatus(index, reason, `${a.address}: ${message} on ${this.config.node}`, now)) this.writeStatus(u, now);
+    return false;
   }
 
   private logRefusals(refusals: { address: string; indexKey: string; reason: string }[]): void {
@@ -225,15 +247,15 @@ export class Speaker {
     const fields = { address: a.address, index: a.indexKey, reason: a.reason, previousAnnouncer: a.previousAnnouncer };
     const iface = await this.ops.routeInterfaceFor(a.address, a.interfaces).catch(() => undefined);
     if (!iface) {
-      this.log.error('no interface to announce on', { ...fields, interfaces: a.interfaces });
-      return false;
+      const where = a.interfaces.length ? `none of ${a.interfaces.join(', ')} exists` : 'no interface holds its subnet and there is no default route';
+      return this.announceFailed(a, 'NoInterface', `no interface to announce on: ${where}`, { ...fields, interfaces: a.interfaces });
     }
     try {
       await this.ops.addAddress(a.address, iface);
     } catch (e) {
-      this.log.error('cannot add the address', { ...fields, iface, error: errorText(e) });
-      return false;
+      return this.announceFailed(a, 'AddAddressFailed', 'cannot add the address', { ...fields, iface, error: errorText(e) });
     }
+    this.announceRetry.delete(a.address);
     const at = this.clock.now();
     this.held.set(a.address, { address: a.address, iface, indexKey: a.indexKey, adopted: false, since: at, garpsSent: 0 });
     this.gratuitous(a.address, iface, at);

@@ -81,6 +81,22 @@ describeNet('announcing an address from a node namespace', () => {
     expect(await topo.addressesOn('node-1')).toEqual([]);
   });
 
+  it('reports an announcement that arping refuses (address not on the node)', async () => {
+    const mine: string[] = [];
+    const sent: string[] = [];
+    const n3 = new ShellNetworkOps(
+      { commandFailed: (c, a) => mine.push(`${c} ${a.join(' ')}`), gratuitousSent: (_f, address) => sent.push(address) },
+      topo.node('node-3').netns,
+    );
+    await n3.addAddress('192.0.2.210', 'eth0');
+    n3.sendGratuitous('192.0.2.210', 'eth0');
+    n3.sendGratuitous('192.0.2.211', 'eth0');
+    await topo.until(async () => (mine.length + sent.length >= 2 ? true : undefined), 5000, 50);
+    await n3.removeAddress('192.0.2.210', 'eth0');
+    expect(sent).toEqual(['192.0.2.210']);
+    expect(mine).toEqual(['arping eth0 192.0.2.211']);
+  });
+
   it('ran every command without failure', async () => {
     // arping/na6 report failures asynchronously, about a second after they start.
     await new Promise((r) => setTimeout(r, 1500));
