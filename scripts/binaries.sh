@@ -249,6 +249,57 @@ build_kine() {
 # ---------------------------------------------------------------------------------------------
 # shell-operator: wrapper module repeating its replace lines (go-openapi/validate fork)
 # ---------------------------------------------------------------------------------------------
+# shell-operator's object_patch package imports four interfaces from github.com/deckhouse/module-sdk/pkg.
+# Some proxies refuse every module-sdk version (403); then build against a local module that declares
+# just those interfaces, with the method sets shell-operator itself calls and implements.
+stub_module_sdk_if_unavailable() {
+  local gomod=$1 w=$2 sdk_version
+  sdk_version=$(sed -n -E 's#^[[:space:]]*(require[[:space:]]+)?github\.com/deckhouse/module-sdk[[:space:]]+(v[^[:space:]]+).*#\2#p' "$gomod" | head -n 1)
+  [[ -n "$sdk_version" ]] || return 0
+  if (cd "$WORK_DIR" && timeout 300 go mod download "github.com/deckhouse/module-sdk@${sdk_version}" >/dev/null 2>&1); then
+    return 0
+  fi
+  log "  github.com/deckhouse/module-sdk@${sdk_version} is not served by the proxy: using a local stub of the 4 interfaces shell-operator uses from it"
+  mkdir -p "${w}/module-sdk-stub/pkg"
+  printf 'module github.com/deckhouse/module-sdk\n\ngo 1.22\n' >"${w}/module-sdk-stub/go.mod"
+  cat >"${w}/module-sdk-stub/pkg/patch.go" <<'GO'
+// Package pkg is a build-time stand-in for github.com/deckhouse/module-sdk/pkg, written by
+// l2-load-balancer's scripts/binaries.sh: only the interfaces shell-operator's object_patch uses.
+package pkg
+
+type PatchCollectorOperation interface {
+	Description() string
+}
+
+type PatchCollectorOptionApplier interface {
+	WithSubresource(subresource string)
+	WithIgnoreMissingObject(ignore bool)
+	WithIgnoreHookError(ignore bool)
+}
+
+type PatchCollectorOption interface {
+	Apply(PatchCollectorOptionApplier)
+}
+
+type PatchCollector interface {
+	Create(object any)
+	CreateIfNotExists(object any)
+	CreateOrUpdate(object any)
+	Delete(apiVersion string, kind string, namespace string, name string)
+	DeleteInBackground(apiVersion string, kind string, namespace string, name string)
+	DeleteNonCascading(apiVersion string, kind string, namespace string, name string)
+	JSONPatch(jsonPatch any, apiVersion string, kind string, namespace string, name string, opts ...PatchCollectorOption)
+	MergePatch(mergePatch any, apiVersion string, kind string, namespace string, name string, opts ...PatchCollectorOption)
+	JQFilter(jqfilter string, apiVersion string, kind string, namespace string, name string, opts ...PatchCollectorOption)
+	PatchWithJSON(jsonPatch any, apiVersion string, kind string, namespace string, name string, opts ...PatchCollectorOption)
+	PatchWithMerge(mergePatch any, apiVersion string, kind string, namespace string, name string, opts ...PatchCollectorOption)
+	PatchWithJQ(jqfilter string, apiVersion string, kind string, namespace string, name string, opts ...PatchCollectorOption)
+	Operations() []PatchCollectorOperation
+}
+GO
+  printf '\nreplace github.com/deckhouse/module-sdk => ./module-sdk-stub\n' >>"${w}/go.mod"
+}
+
 build_shell_operator() {
   if [[ -x "$SHELL_OPERATOR_BIN" ]]; then
     log "shell-operator ${SHELL_OPERATOR_VERSION}: cached at ${SHELL_OPERATOR_BIN}"
@@ -280,6 +331,7 @@ build_shell_operator() {
     ' "$gomod"
   } >"${w}/go.mod"
   grep -q '^replace ' "${w}/go.mod" || log "  note: shell-operator ${SHELL_OPERATOR_VERSION} go.mod has no replace lines"
+  stub_module_sdk_if_unavailable "$gomod" "$w"
   (cd "$w" && timeout 1800 go get "github.com/flant/shell-operator/cmd/shell-operator@${SHELL_OPERATOR_VERSION}" >&2) ||
     die "resolving github.com/flant/shell-operator/cmd/shell-operator@${SHELL_OPERATOR_VERSION} failed (see above)"
   (cd "$w" && CGO_ENABLED=0 timeout 3600 go build -trimpath \
