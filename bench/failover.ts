@@ -89,7 +89,10 @@ async function failOnce(
     .at(-1);
   // Restore: cable back, speaker back, the address back on node-1.
   if (mode === 'hard') await ctx.topo.setLink('node-1', true);
-  await victim.exited;
+  const code = await victim.exited;
+  if (mode === 'graceful' && code !== 0) {
+    console.error(`  the speaker exited ${code} (${victim.child.signalCode}) on SIGTERM: ${JSON.stringify(victim.logs.slice(-6))} ${JSON.stringify(victim.logs.filter((l) => l.level === 'stderr' || l.level === 'error'))}`);
+  }
   await start(ctx, 'node-1');
   if (!(await answersFrom(ctx, ip, 'node-1', 20_000))) console.error(`  ${ip} did not come back to node-1`);
   await sleep(2000);

@@ -1,5 +1,5 @@
 // The speaker's entry point: configuration from the environment, then the pieces wired together.
-// See lib/speaker/config.ts for the variables and docs/speaker.md for what the speaker does.
+// See images/speaker/README.md for the variables and what the speaker does.
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import { KubeCluster } from './cluster';
 import { inClusterTarget, KubeClient, kubeconfigTarget } from './kube';
@@ -63,8 +63,11 @@ async function main(): Promise<number> {
         .catch((e: unknown) => log.error('shutdown failed', { error: String(e) }))
         .finally(resolve);
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // `on`, not `once`: execa's cleanup (signal-exit) re-raises a signal that no other listener
+    // handles, which would kill the speaker mid-hand-over whenever an arping runs. A second
+    // signal is ignored: shutdown() runs once.
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
   cluster.start();
   void speaker.start();

@@ -2,7 +2,7 @@
 // the failover benchmark: the bundle, a speaker process per node namespace, a stoppable TCP relay
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,28 +16,27 @@ const scratch = mkdtempSync(join(tmpdir(), 'l2lb-speakers-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 /**
- * A private copy of the speaker bundle: `dist/speaker/speaker.js` when it is there (jest's global
- * setup builds it), else built here with esbuild. A copy, because a concurrent `npm run build`
- * deletes dist/ while the tests run.
+ * The speaker bundle the tests run: built here from images/speaker/main.ts with the options of
+ * scripts/build.mjs into a private temp file, so that it always matches the source and a
+ * concurrent `npm run build` (which deletes dist/) cannot pull it away mid-run.
+ * L2LB_SPEAKER_BUNDLE=<path> runs a given bundle instead (e.g. dist/speaker/speaker.js in CI).
  */
 export async function speakerBundle(): Promise<string> {
+  if (process.env.L2LB_SPEAKER_BUNDLE) return resolve(process.env.L2LB_SPEAKER_BUNDLE);
   const out = join(scratch, 'speaker.js');
   if (existsSync(out)) return out;
-  const built = join(ROOT, 'dist', 'speaker', 'speaker.js');
-  if (process.env.L2LB_SPEAKER_BUNDLE) copyFileSync(process.env.L2LB_SPEAKER_BUNDLE, out);
-  else if (existsSync(built)) copyFileSync(built, out);
-  else {
-    const { build } = await import('esbuild');
-    await build({
-      entryPoints: [join(ROOT, 'images', 'speaker', 'main.ts')],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      logLevel: 'warning',
-    });
-  }
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: [join(ROOT, 'images', 'speaker', 'main.ts')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    legalComments: 'none',
+    logLevel: 'warning',
+    external: ['@aws-sdk/*', 'openid-client'],
+  });
   return out;
 }
 
