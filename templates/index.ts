@@ -36,17 +36,22 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
   const settings: ModuleSettings = withoutInternal(values);
   const metallbNamespace =
     opts.metallbNamespace ?? (standalone ? UPSTREAM_METALLB_NAMESPACE : DECKHOUSE_METALLB_NAMESPACE);
+  const speakerImage = opts.image?.speaker ?? DEFAULT_IMAGES.speaker;
   return [
     ...(standalone ? customResourceDefinitions() : []),
     namespace(),
     ...speakerRbac(),
-    speakerDaemonSet(values.speaker, opts.image?.speaker ?? DEFAULT_IMAGES.speaker),
+    speakerDaemonSet(values.speaker, speakerImage),
     ...(opts.podMonitor === false ? [] : [speakerPodMonitor()]),
     ...(standalone
       ? [
           ...hooksRbac(),
           settingsConfigMap(settings),
-          hooksDeployment(opts.image?.hooks ?? DEFAULT_IMAGES.hooks),
+          hooksDeployment({
+            image: opts.image?.hooks ?? DEFAULT_IMAGES.hooks,
+            speakerImage,
+            metallbNamespace,
+          }),
         ]
       : []),
     ...ipAddressPools(values.internal, metallbNamespace),

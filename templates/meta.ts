@@ -17,7 +17,11 @@ export function namespacedMeta(name: string, app?: string, extra: Partial<Object
   return { name, namespace: MODULE_NAMESPACE, ...extra, labels: { ...moduleLabels(app), ...extra.labels } };
 }
 
-/** Metadata of a cluster-scoped object; its name carries the Deckhouse `d8:<module>:` prefix. */
+/** The name of a cluster-scoped object of a component, with the Deckhouse `d8:<module>:` prefix. */
+export function clusterName(component: string): string {
+  return `d8:${MODULE_NAME}:${component}`;
+}
+
 export function clusterMeta(component: string, app?: string): ObjectMeta {
-  return { name: `d8:${MODULE_NAME}:${component}`, labels: moduleLabels(app) };
+  return { name: clusterName(component), labels: moduleLabels(app) };
 }

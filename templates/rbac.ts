@@ -1,6 +1,6 @@
 // Least-privilege RBAC of the speaker, and of the hooks when the module runs under plain shell-operator.
 import { GROUP, INTERNAL_GROUP, MODULE_NAMESPACE } from '../lib/model';
-import { clusterMeta, HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
+import { clusterMeta, clusterName, HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject, ObjectMeta } from './types';
 
 export interface PolicyRule {
@@ -13,9 +13,25 @@ export interface PolicyRule {
 const READ = ['get', 'list', 'watch'];
 const WRITE = ['create', 'update', 'patch', 'delete'];
 
-function rule(apiGroup: string, resources: string[], verbs: string[]): PolicyRule {
-  return { apiGroups: [apiGroup], resources, verbs };
+/** What the hooks do to the module's own objects: shell-operator's CreateOrUpdate gets, then creates or patches. */
+const APPLY = ['get', 'create', 'update', 'patch'];
+
+function rule(apiGroup: string, resources: string[], verbs: string[], resourceNames?: string[]): PolicyRule {
+  return { apiGroups: [apiGroup], resources, verbs, ...(resourceNames ? { resourceNames } : {}) };
 }
+
+/**
+ * Lets the hooks apply one named object: creating can't be limited by name (the request has none
+ * yet when it is authorized), everything after can.
+ */
+function applyNamed(apiGroup: string, resources: string[], name: string): PolicyRule[] {
+  return [
+    rule(apiGroup, resources, ['create']),
+    rule(apiGroup, resources, ['get', 'update', 'patch'], [name]),
+  ];
+}
+
+const SPEAKER_CLUSTER_ROLE = clusterName(SPEAKER_NAME);
 
 /** Events, in the core and the events.k8s.io flavours, since clients differ in which they write. */
 function eventRules(verbs: string[]): PolicyRule[] {
@@ -31,12 +47,13 @@ export const SPEAKER_CLUSTER_RULES: readonly PolicyRule[] = [
   ...eventRules(['create']),
 ];
 
-/** The speakers' Leases live in the module namespace only. */
+/** The speakers' Leases live in the module namespace only. The speaker renews with merge patches. */
 export const SPEAKER_NAMESPACE_RULES: readonly PolicyRule[] = [
-  rule('coordination.k8s.io', ['leases'], ['get', 'list', 'watch', 'create', 'update']),
+  rule('coordination.k8s.io', ['leases'], ['get', 'list', 'watch', 'create', 'update', 'patch']),
 ];
 
 export const HOOKS_CLUSTER_RULES: readonly PolicyRule[] = [
+  // The control loop (hooks/reconcile.ts).
   rule('', ['services'], READ),
   rule('', ['services/status'], ['get', 'patch', 'update']),
   rule('', ['nodes'], [...READ, 'patch']),
@@ -45,15 +62,26 @@ export const HOOKS_CLUSTER_RULES: readonly PolicyRule[] = [
   rule(INTERNAL_GROUP, ['l2lbservices'], [...READ, ...WRITE]),
   rule('discovery.k8s.io', ['endpointslices'], READ),
   ...eventRules(['create', 'patch']),
-  // Whether MetalLB is installed decides if the pools are mirrored as IPAddressPools.
+  // The module's own objects (hooks/module_objects.ts): whether MetalLB and prometheus-operator are
+  // installed, the namespace, the speaker's ClusterRole and binding, and the IPAddressPools.
   rule('apiextensions.k8s.io', ['customresourcedefinitions'], READ),
+  ...applyNamed('', ['namespaces'], MODULE_NAMESPACE),
+  ...applyNamed('rbac.authorization.k8s.io', ['clusterroles', 'clusterrolebindings'], SPEAKER_CLUSTER_ROLE),
   rule('metallb.io', ['ipaddresspools'], [...READ, ...WRITE]),
+  // Kubernetes lets a ServiceAccount grant only what it holds (an `escalate` limited by resourceNames
+  // does not cover creating the role), so the hooks hold the speaker's status write themselves.
+  rule(INTERNAL_GROUP, ['l2lbservices/status'], ['patch']),
 ];
 
-/** The speakers' Leases and the settings ConfigMap (standalone) live in the module namespace. */
+/** In the module namespace: Leases and the settings ConfigMap to read, the speaker's objects to apply. */
 export const HOOKS_NAMESPACE_RULES: readonly PolicyRule[] = [
-  rule('coordination.k8s.io', ['leases'], READ),
+  // Reading Leases is what the control loop needs; writing them only lets the hooks grant the speaker's Role.
+  ...SPEAKER_NAMESPACE_RULES,
   rule('', ['configmaps'], READ),
+  rule('', ['serviceaccounts'], APPLY),
+  rule('apps', ['daemonsets'], APPLY),
+  rule('rbac.authorization.k8s.io', ['roles', 'rolebindings'], APPLY),
+  rule('monitoring.coreos.com', ['podmonitors'], APPLY),
 ];
 
 function serviceAccount(name: string): KubernetesObject {

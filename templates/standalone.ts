@@ -28,7 +28,19 @@ export function settingsConfigMap(settings: ModuleSettings): KubernetesObject {
   };
 }
 
-export function hooksDeployment(image: string): KubernetesObject {
+export interface HooksDeploymentOptions {
+  image: string;
+  /** The speaker image, for the hook that applies the speaker DaemonSet. */
+  speakerImage: string;
+  /** Where MetalLB reads its IPAddressPools. */
+  metallbNamespace: string;
+}
+
+export function hooksDeployment({
+  image,
+  speakerImage,
+  metallbNamespace,
+}: HooksDeploymentOptions): KubernetesObject {
   const selector = { app: HOOKS_NAME };
   return {
     apiVersion: 'apps/v1',
@@ -57,6 +69,10 @@ export function hooksDeployment(image: string): KubernetesObject {
                   valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
                 },
                 { name: 'LOG_TYPE', value: 'json' },
+                // Read by hooks/module_objects.ts: no addon-operator bindings, and what to render.
+                { name: 'L2LB_STANDALONE', value: 'true' },
+                { name: 'L2LB_SPEAKER_IMAGE', value: speakerImage },
+                { name: 'L2LB_METALLB_NAMESPACE', value: metallbNamespace },
               ],
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               securityContext: {

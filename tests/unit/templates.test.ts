@@ -259,7 +259,8 @@ describe('speaker RBAC', () => {
   });
 
   it('keeps Leases in the module namespace (a Role), with no delete', () => {
-    for (const verb of ['get', 'list', 'watch', 'create', 'update']) {
+    // images/speaker/cluster.ts creates its Lease, then renews and releases it with merge patches.
+    for (const verb of ['get', 'list', 'watch', 'create', 'update', 'patch']) {
       expect(can('Role', 'coordination.k8s.io', 'leases', verb)).toBe(true);
     }
     expect(can('Role', 'coordination.k8s.io', 'leases', 'delete')).toBe(false);
@@ -357,7 +358,7 @@ describe('standalone', () => {
     expect(parseSettings(load(text))).toEqual({ ok: true, settings });
   });
 
-  it('gives the hooks what the control loop reads and writes, and nothing of the speaker', () => {
+  it('gives the hooks what the control loop and the module-objects hook read and write', () => {
     const rules = [
       ...at<{ apiGroups: string[]; resources: string[]; verbs: string[] }[]>(
         only(objects, 'ClusterRole', 'd8:l2-load-balancer:hooks'),
@@ -388,6 +389,15 @@ describe('standalone', () => {
       ['', 'events', ['create']],
       ['', 'configmaps', ['get', 'list', 'watch']],
       ['metallb.io', 'ipaddresspools', ['get', 'create', 'update', 'patch', 'delete']],
+      // What hooks/module_objects.ts applies with CreateOrUpdate.
+      ['', 'namespaces', ['get', 'create', 'patch']],
+      ['', 'serviceaccounts', ['get', 'create', 'patch']],
+      ['apps', 'daemonsets', ['get', 'create', 'patch']],
+      ['rbac.authorization.k8s.io', 'clusterroles', ['get', 'create', 'patch']],
+      ['rbac.authorization.k8s.io', 'clusterrolebindings', ['get', 'create', 'patch']],
+      ['rbac.authorization.k8s.io', 'roles', ['get', 'create', 'patch']],
+      ['rbac.authorization.k8s.io', 'rolebindings', ['get', 'create', 'patch']],
+      ['monitoring.coreos.com', 'podmonitors', ['get', 'create', 'patch']],
     ];
     for (const [group, resource, verbs] of needs) {
       for (const verb of verbs)
@@ -395,8 +405,46 @@ describe('standalone', () => {
           allowed: true,
         });
     }
-    expect(can('coordination.k8s.io', 'leases', 'update')).toBe(false);
-    expect(can('internal.network.deckhouse.io', 'l2lbservices/status', 'patch')).toBe(false);
+    // Kubernetes lets the hooks grant the speaker only what they hold themselves.
+    expect(can('coordination.k8s.io', 'leases', 'patch')).toBe(true);
+    expect(can('internal.network.deckhouse.io', 'l2lbservices/status', 'patch')).toBe(true);
+    expect(can('coordination.k8s.io', 'leases', 'delete')).toBe(false);
+    expect(can('', 'secrets', 'get')).toBe(false);
+  });
+});
+
+describe('standalone RBAC escalation', () => {
+  // The API server refuses to let a ServiceAccount create a role granting more than it holds
+  // (checked against kube-apiserver 1.36: an `escalate` limited by resourceNames does not cover
+  // the create), so the hooks must hold each rule they apply for the speaker.
+  const objects = renderModule(minimal, { standalone: true });
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+  const rulesOf = (kind: string, name: string) => at<Rule[]>(only(objects, kind, name), 'rules');
+  const holds = (held: Rule[], group: string, resource: string, verb: string) =>
+    held.some(
+      (r) =>
+        r.resourceNames === undefined &&
+        r.apiGroups.includes(group) &&
+        r.resources.includes(resource) &&
+        r.verbs.includes(verb),
+    );
+  const expand = (rules: Rule[]) =>
+    rules.flatMap((r) =>
+      r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => [g, res, v] as const))),
+    );
+
+  it("lets the hooks grant the speaker's ClusterRole: they hold each of its rules cluster-wide", () => {
+    const hooks = rulesOf('ClusterRole', 'd8:l2-load-balancer:hooks');
+    const missing = expand(rulesOf('ClusterRole', 'd8:l2-load-balancer:speaker')).filter(
+      ([g, res, v]) => !holds(hooks, g, res, v),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it("lets the hooks grant the speaker's Role: they hold each of its rules in the module namespace", () => {
+    const hooks = [...rulesOf('ClusterRole', 'd8:l2-load-balancer:hooks'), ...rulesOf('Role', 'hooks')];
+    const missing = expand(rulesOf('Role', 'speaker')).filter(([g, res, v]) => !holds(hooks, g, res, v));
+    expect(missing).toEqual([]);
   });
 });
 
