@@ -12,9 +12,10 @@ import type { KubernetesObject } from './types';
 export type { KubernetesObject, ObjectMeta } from './types';
 export { moduleValuesFromSettings } from './values';
 
+/** The tags the Dockerfiles under images/ suggest for a local build; real installs pass registry digests. */
 export const DEFAULT_IMAGES = {
-  speaker: 'l2-load-balancer/speaker:latest',
-  hooks: 'l2-load-balancer/hooks:latest',
+  speaker: 'l2lb-speaker:latest',
+  hooks: 'l2lb-hooks:latest',
 } as const;
 
 export interface RenderOptions {
