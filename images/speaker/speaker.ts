@@ -141,6 +141,7 @@ export class Speaker {
         garp: this.config.garp,
         handoverTimeoutMs: this.config.handoverTimeoutMs,
         shutdownTimeoutMs: this.config.shutdownTimeoutMs,
+        statusSettleMs: this.config.statusSettleMs,
       },
     };
   }

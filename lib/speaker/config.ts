@@ -17,6 +17,7 @@ export interface SpeakerConfig {
   netns?: string;
   handoverTimeoutMs: number;
   shutdownTimeoutMs: number;
+  statusSettleMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -76,6 +77,7 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
       ...(netns ? { netns } : {}),
       handoverTimeoutMs: number('HANDOVER_TIMEOUT_MS', 2000, 0),
       shutdownTimeoutMs: number('SHUTDOWN_TIMEOUT_MS', 3000, 0),
+      statusSettleMs: number('STATUS_SETTLE_MS', 100, 0),
     },
     errors,
   };

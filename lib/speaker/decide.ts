@@ -89,7 +89,10 @@ export function decide(view: SpeakerView, now: number): Decision {
       const due = nextGarpAt(h, view.timings.garp);
       if (due !== undefined && due <= now) decision.garp.push({ address: h.address, iface: h.iface });
       else wake(due);
-      if (!frozen) decision.statusUpdates.push(...announcedStatus(ownedIndex, view.node, h.iface, h.since, now));
+      const settled = h.since + view.timings.statusSettleMs;
+      if (frozen) continue;
+      if (now >= settled) decision.statusUpdates.push(...announcedStatus(ownedIndex, view.node, h.iface, h.since, now));
+      else wake(settled);
       continue;
     }
     if (frozen) {

@@ -55,6 +55,11 @@ export interface SpeakerTimings {
   handoverTimeoutMs: number;
   /** The same bound while shutting down. */
   shutdownTimeoutMs: number;
+  /**
+   * How long after adding an address its status is first written. The status is what tells the
+   * old owner to let go, so it must not come before the first gratuitous ARP reached the wire.
+   */
+  statusSettleMs: number;
 }
 
 export interface SpeakerView {

@@ -20,6 +20,7 @@ describe('speaker configuration', () => {
         metricsPort: 9474,
         handoverTimeoutMs: 2000,
         shutdownTimeoutMs: 3000,
+        statusSettleMs: 100,
       },
       errors: [],
     });
@@ -27,7 +28,9 @@ describe('speaker configuration', () => {
 
   it('refuses to start without NODE_NAME or with a renew interval not below the lease duration', () => {
     expect(parseSpeakerConfig({}).errors).toEqual(['NODE_NAME is required']);
-    expect(parseSpeakerConfig({ NODE_NAME: 'a', LEASE_DURATION_SECONDS: '2', RENEW_INTERVAL_SECONDS: '2' }).config).toBeUndefined();
+    expect(
+      parseSpeakerConfig({ NODE_NAME: 'a', LEASE_DURATION_SECONDS: '2', RENEW_INTERVAL_SECONDS: '2' }).config,
+    ).toBeUndefined();
   });
 
   it('reads the test settings: netns, kubeconfig, a loopback metrics address', () => {
@@ -39,12 +42,20 @@ describe('speaker configuration', () => {
       LOG_LEVEL: 'Debug',
     });
     expect(config).toEqual(
-      expect.objectContaining({ netns: 'l2t-n1', kubeconfig: '/tmp/kc', metricsHost: '127.0.0.1', metricsPort: 31234, logLevel: 'debug' }),
+      expect.objectContaining({
+        netns: 'l2t-n1',
+        kubeconfig: '/tmp/kc',
+        metricsHost: '127.0.0.1',
+        metricsPort: 31234,
+        logLevel: 'debug',
+      }),
     );
   });
 
   it('names the variable of a bad value', () => {
-    expect(parseSpeakerConfig({ NODE_NAME: 'a', GARP_COUNT: 'many' }).errors).toEqual(['GARP_COUNT="many": want a number >= 1']);
+    expect(parseSpeakerConfig({ NODE_NAME: 'a', GARP_COUNT: 'many' }).errors).toEqual([
+      'GARP_COUNT="many": want a number >= 1',
+    ]);
   });
 });
 
@@ -53,13 +64,29 @@ describe('parsing API objects', () => {
     const index = parseIndex({
       apiVersion: 'internal.network.deckhouse.io/v1alpha1',
       kind: 'L2LBService',
-      metadata: { name: 'web-public-0', namespace: 'shop', labels: { 'network.deckhouse.io/l2-load-balancer': 'public' } },
-      spec: { loadBalancerIP: '2001:DB8::0a', nodes: ['node-a', 'node-b'], serviceRef: { name: 'web', namespace: 'shop' } },
+      metadata: {
+        name: 'web-public-0',
+        namespace: 'shop',
+        labels: { 'network.deckhouse.io/l2-load-balancer': 'public' },
+      },
+      spec: {
+        loadBalancerIP: '2001:DB8::0a',
+        nodes: ['node-a', 'node-b'],
+        serviceRef: { name: 'web', namespace: 'shop' },
+      },
       status: {
         loadBalancer: { ingress: [{ ip: '2001:db8::a' }] },
         announcingNode: 'node-a',
         announcedSince: '2025-01-01T00:00:00Z',
-        conditions: [{ type: 'Announced', status: 'True', reason: 'Announced', message: 'm', lastTransitionTime: '2025-01-01T00:00:00Z' }],
+        conditions: [
+          {
+            type: 'Announced',
+            status: 'True',
+            reason: 'Announced',
+            message: 'm',
+            lastTransitionTime: '2025-01-01T00:00:00Z',
+          },
+        ],
       },
     });
     expect(index).toEqual({
@@ -69,35 +96,68 @@ describe('parsing API objects', () => {
       address: '2001:db8::a',
       nodes: ['node-a', 'node-b'],
       l2lbName: 'public',
-      status: expect.objectContaining({ announcingNode: 'node-a', ingress: ['2001:db8::a'], announced: expect.objectContaining({ status: 'True' }) }),
+      status: expect.objectContaining({
+        announcingNode: 'node-a',
+        ingress: ['2001:db8::a'],
+        announced: expect.objectContaining({ status: 'True' }),
+      }),
     });
   });
 
   it('counts an unparseable or empty loadBalancerIP as no address', () => {
-    expect(parseIndex({ metadata: { name: 'x', namespace: 'n' }, spec: { loadBalancerIP: 'not-an-ip' } })?.address).toBe('');
+    expect(
+      parseIndex({ metadata: { name: 'x', namespace: 'n' }, spec: { loadBalancerIP: 'not-an-ip' } })?.address,
+    ).toBe('');
     expect(parseIndex({ metadata: { name: 'x', namespace: 'n' }, spec: {} })?.address).toBe('');
   });
 
   it('reads speaker Leases only, and a Lease without a holder as released', () => {
     const meta = { name: 'l2lb-speaker-node-a', namespace: 'd8-l2-load-balancer' };
-    expect(parseLease({ metadata: meta, spec: { holderIdentity: 'node-a', renewTime: '2025-01-01T00:00:00.000000Z', leaseDurationSeconds: 3 } })).toEqual({
+    expect(
+      parseLease({
+        metadata: meta,
+        spec: { holderIdentity: 'node-a', renewTime: '2025-01-01T00:00:00.000000Z', leaseDurationSeconds: 3 },
+      }),
+    ).toEqual({
       node: 'node-a',
       renewTime: '2025-01-01T00:00:00.000000Z',
       durationSeconds: 3,
     });
-    expect(parseLease({ metadata: meta, spec: { renewTime: '2025-01-01T00:00:00.000000Z', leaseDurationSeconds: 3 } })).toEqual({ node: 'node-a', durationSeconds: 3 });
+    expect(
+      parseLease({
+        metadata: meta,
+        spec: { renewTime: '2025-01-01T00:00:00.000000Z', leaseDurationSeconds: 3 },
+      }),
+    ).toEqual({ node: 'node-a', durationSeconds: 3 });
     expect(parseLease({ metadata: { name: 'kube-scheduler' }, spec: {} })).toBeUndefined();
   });
 
   it('reads an L2LoadBalancer pool of CIDRs, ranges and single addresses', () => {
-    const b = parseBalancer({ metadata: { name: 'public' }, spec: { addressPool: ['192.0.2.0/28', '198.51.100.10-198.51.100.20', '203.0.113.7', '2001:db8::/120'], interfaces: ['eth1'] } });
+    const b = parseBalancer({
+      metadata: { name: 'public' },
+      spec: {
+        addressPool: ['192.0.2.0/28', '198.51.100.10-198.51.100.20', '203.0.113.7', '2001:db8::/120'],
+        interfaces: ['eth1'],
+      },
+    });
     expect(b?.interfaces).toEqual(['eth1']);
-    for (const a of ['192.0.2.14', '198.51.100.20', '203.0.113.7', '2001:db8::ff']) expect(poolContains(b!.pool, a)).toBe(true);
-    for (const a of ['192.0.2.0', '192.0.2.15', '192.0.2.16', '198.51.100.21', '203.0.113.8', '2001:db8::100']) expect(poolContains(b!.pool, a)).toBe(false);
+    for (const a of ['192.0.2.14', '198.51.100.20', '203.0.113.7', '2001:db8::ff'])
+      expect(poolContains(b!.pool, a)).toBe(true);
+    for (const a of [
+      '192.0.2.0',
+      '192.0.2.15',
+      '192.0.2.16',
+      '198.51.100.21',
+      '203.0.113.8',
+      '2001:db8::100',
+    ])
+      expect(poolContains(b!.pool, a)).toBe(false);
   });
 
   it('skips invalid pool entries and writes addresses canonically', () => {
-    expect(parseSpeakerPool(['nonsense', '192.0.2.9-192.0.2.1', '2001:db8::1-192.0.2.1']).entries).toEqual([]);
+    expect(parseSpeakerPool(['nonsense', '192.0.2.9-192.0.2.1', '2001:db8::1-192.0.2.1']).entries).toEqual(
+      [],
+    );
     expect(canonicalAddress('192.0.2.01')).toBeUndefined();
     expect(canonicalAddress('2001:0db8:0000::0001')).toBe('2001:db8::1');
   });
@@ -108,9 +168,27 @@ describe('choosing the interface', () => {
   function parseIpAddrJsonTable(): RouteTable {
     const links = parseIpAddrJson(
       JSON.stringify([
-        { ifname: 'lo', addr_info: [{ local: '127.0.0.1', prefixlen: 8 }, { local: '192.0.2.77', prefixlen: 32 }] },
-        { ifname: 'eth0', addr_info: [{ local: '10.0.0.5', prefixlen: 24 }, { local: '192.0.2.200', prefixlen: 32 }] },
-        { ifname: 'eth1', addr_info: [{ local: '192.0.2.10', prefixlen: 24 }, { local: '2001:db8::10', prefixlen: 64 }] },
+        {
+          ifname: 'lo',
+          addr_info: [
+            { local: '127.0.0.1', prefixlen: 8 },
+            { local: '192.0.2.77', prefixlen: 32 },
+          ],
+        },
+        {
+          ifname: 'eth0',
+          addr_info: [
+            { local: '10.0.0.5', prefixlen: 24 },
+            { local: '192.0.2.200', prefixlen: 32 },
+          ],
+        },
+        {
+          ifname: 'eth1',
+          addr_info: [
+            { local: '192.0.2.10', prefixlen: 24 },
+            { local: '2001:db8::10', prefixlen: 64 },
+          ],
+        },
       ]),
     );
     return { links, defaultV4: 'eth0', defaultV6: 'eth0' };

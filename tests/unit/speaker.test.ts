@@ -45,11 +45,13 @@ function view(node: string, over: Partial<SpeakerView> = {}): SpeakerView {
     node,
     leases: new Map([lease('node-a'), lease('node-b'), lease('node-c')].map((l) => [l.node, l])),
     indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'])],
-    balancers: [{ name: 'public', pool: parseSpeakerPool(['192.0.2.0/24', '2001:db8::/64']), interfaces: [] }],
+    balancers: [
+      { name: 'public', pool: parseSpeakerPool(['192.0.2.0/24', '2001:db8::/64']), interfaces: [] },
+    ],
     held: [],
     viewFreshUntil: T0 + 3000,
     shuttingDown: false,
-    timings: { garp: GARP, handoverTimeoutMs: 2000, shutdownTimeoutMs: 3000 },
+    timings: { garp: GARP, handoverTimeoutMs: 2000, shutdownTimeoutMs: 3000, statusSettleMs: 100 },
     ...over,
   };
 }
@@ -75,7 +77,11 @@ describe('ownership by rank and lease freshness', () => {
   it('announces an index on its preferred node while that node is alive', () => {
     const d = decide(view('node-a'), T0);
     expect(d.announce).toEqual([
-      expect.objectContaining({ address: '192.0.2.10', indexKey: 'shop/web-public-0', reason: 'PreferredCandidate' }),
+      expect.objectContaining({
+        address: '192.0.2.10',
+        indexKey: 'shop/web-public-0',
+        reason: 'PreferredCandidate',
+      }),
     ]);
     expect(decide(view('node-b'), T0).announce).toEqual([]);
   });
@@ -115,7 +121,9 @@ describe('ownership by rank and lease freshness', () => {
   });
 
   it('announces nothing for an index without an address', () => {
-    expect(decide(view('node-a', { indices: [index('web-public-0', '', ['node-a'])] }), T0).announce).toEqual([]);
+    expect(decide(view('node-a', { indices: [index('web-public-0', '', ['node-a'])] }), T0).announce).toEqual(
+      [],
+    );
   });
 });
 
@@ -249,7 +257,9 @@ describe('shutdown (SIGTERM)', () => {
 
 describe('restart', () => {
   it('re-announces at once a leftover address it still owns', () => {
-    const v = view('node-a', { held: [held('192.0.2.10', { adopted: true, indexKey: undefined, since: T0, garpsSent: 0 })] });
+    const v = view('node-a', {
+      held: [held('192.0.2.10', { adopted: true, indexKey: undefined, since: T0, garpsSent: 0 })],
+    });
     const d = decide(v, T0);
     expect(d.withdraw).toEqual([]);
     expect(d.announce).toEqual([]);
@@ -262,7 +272,10 @@ describe('restart', () => {
   });
 
   it('removes at once a leftover address no index holds', () => {
-    const v = view('node-a', { indices: [], held: [held('192.0.2.77', { adopted: true, indexKey: undefined })] });
+    const v = view('node-a', {
+      indices: [],
+      held: [held('192.0.2.77', { adopted: true, indexKey: undefined })],
+    });
     expect(decide(v, T0).withdraw).toEqual([expect.objectContaining({ reason: 'LeftoverWithoutIndex' })]);
   });
 });
@@ -272,7 +285,9 @@ describe('pools', () => {
     const v = view('node-a', { indices: [index('web-public-0', '198.51.100.7', ['node-a'])] });
     const d = decide(v, T0);
     expect(d.announce).toEqual([]);
-    expect(d.refusals).toEqual([expect.objectContaining({ address: '198.51.100.7', reason: 'AddressOutsidePools' })]);
+    expect(d.refusals).toEqual([
+      expect.objectContaining({ address: '198.51.100.7', reason: 'AddressOutsidePools' }),
+    ]);
     expect(d.statusUpdates[0]?.status.announced).toEqual(
       expect.objectContaining({ status: 'False', reason: 'AddressOutsidePools' }),
     );
@@ -301,6 +316,16 @@ describe('status', () => {
   });
 });
 
+describe('status before hand-over', () => {
+  it('writes the status of a new address only once its first announcement had time to reach the wire', () => {
+    const v = view('node-a', { held: [held('192.0.2.10', { since: T0 - 50, garpsSent: 1, lastGarpAt: T0 - 50 })] });
+    const early = decide(v, T0);
+    expect(early.statusUpdates).toEqual([]);
+    expect(early.wakeAt).toBe(T0 + 50);
+    expect(decide(v, T0 + 50).statusUpdates).toHaveLength(1);
+  });
+});
+
 describe('gratuitous ARP schedule', () => {
   it('sends at 0, 1, 2 and 4 intervals, then every refresh period', () => {
     expect([0, 1, 2, 3].map((n) => garpOffsetMs(n, GARP))).toEqual([0, 1000, 2000, 4000]);
@@ -310,7 +335,9 @@ describe('gratuitous ARP schedule', () => {
   });
 
   it('asks for the next announcement when it is due and wakes up for it otherwise', () => {
-    const v = view('node-a', { held: [held('192.0.2.10', { since: T0 - 1000, garpsSent: 1, lastGarpAt: T0 - 1000 })] });
+    const v = view('node-a', {
+      held: [held('192.0.2.10', { since: T0 - 1000, garpsSent: 1, lastGarpAt: T0 - 1000 })],
+    });
     expect(decide(v, T0).garp).toEqual([{ address: '192.0.2.10', iface: 'eth0' }]);
     expect(decide(v, T0 - 500).wakeAt).toBe(T0);
   });
