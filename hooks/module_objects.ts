@@ -83,6 +83,7 @@ runHook(config, 'l2lb_module_objects', ({ contexts, values }, { patches, metrics
     balancers,
     crds,
     ...(process.env.L2LB_SPEAKER_IMAGE ? { speakerImage: process.env.L2LB_SPEAKER_IMAGE } : {}),
+    ...(process.env.L2LB_METALLB_NAMESPACE ? { metallbNamespace: process.env.L2LB_METALLB_NAMESPACE } : {}),
   });
 
   if (contexts.some((c) => c.binding === 'afterDeleteHelm')) {

@@ -18,6 +18,8 @@ export interface ModuleObjectsInput {
   balancers: readonly BalancerRef[];
   crds: ReadonlySet<string>;
   speakerImage?: string;
+  /** Where MetalLB reads IPAddressPools; the renderer's default when absent. */
+  metallbNamespace?: string;
 }
 
 export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
@@ -32,6 +34,7 @@ export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
   const objects = renderModule(values, {
     podMonitor: input.crds.has(PODMONITOR_CRD),
     ...(input.speakerImage ? { image: { speaker: input.speakerImage } } : {}),
+    ...(input.metallbNamespace ? { metallbNamespace: input.metallbNamespace } : {}),
   });
   // An IPAddressPool belongs to its L2LoadBalancer, so the garbage collector removes it with it.
   const byName = new Map(valid.map((b) => [b.name, b]));
