@@ -83,6 +83,9 @@ async function failOnce(
   probe.stop();
   const after = probe.results.filter((r) => r.t >= failedAt - 200);
   const lost = after.filter((r) => r.error !== undefined).length;
+  if (process.env.L2LB_BENCH_VERBOSE === '1') {
+    for (const r of after.filter((x) => x.error !== undefined)) console.log(`    lost: sent at ${r.t - failedAt} ms: ${r.error}`);
+  }
   const log = ctx.speakers
     .get('node-2')
     ?.logs.filter((l) => l.msg === 'took over the address' && l.address === ip)
