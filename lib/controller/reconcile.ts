@@ -191,7 +191,18 @@ function checkBalancers(balancers: readonly L2LoadBalancer[]): Map<string, Balan
   return checks;
 }
 
-export function reconcile(state: ClusterState, settings: ModuleSettings, now: Date): Plan {
+/**
+ * A scope limits a run to the Services a watch event named (their keys, deleted ones included):
+ * only they are allocated, placed and patched, while every other Service's children still hold
+ * their addresses and count in the nodes' load. L2LoadBalancer status and node labels are left to
+ * the full runs (schedule and other events). An empty scope is not a full run: omit it for that.
+ */
+export function reconcile(
+  state: ClusterState,
+  settings: ModuleSettings,
+  now: Date,
+  scope?: ReadonlySet<string>,
+): Plan {
   const nowIso = now.toISOString();
   const plan: Plan = {
     upserts: [],
@@ -209,8 +220,9 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
 
   // Intents of the Services the module handles.
   const intents = new Map<string, ServiceIntent>();
+  const inScope = (key: string): boolean => !scope || scope.has(key);
   for (const s of state.services) {
-    if (!isOurs(s, settings)) continue;
+    if (!isOurs(s, settings) || !inScope(serviceKey(s))) continue;
     const intent = resolveIntent(s, balancers, state.nodes, settings);
     const check = checks.get(intent.l2lbName);
     if (check?.frozen) {
@@ -281,12 +293,24 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       ...(local ? { localNodes: [...(endpointsByService.get(a.serviceKey) ?? [])].sort() } : {}),
     });
   }
+  // In a scoped run the other Services' indices are not placed again, but they load their nodes.
+  const baseLoad = new Map<string, number>();
+  if (scope) {
+    for (const c of state.l2lbServices) {
+      const node = c.state.nodes[0];
+      if (node && c.state.address && !scope.has(`${c.state.namespace}/${c.state.serviceName}`)) {
+        baseLoad.set(node, (baseLoad.get(node) ?? 0) + 1);
+      }
+    }
+  }
   const placement = place({
+    ...(scope ? { baseLoad } : {}),
     nodes: state.nodes,
     leases: state.leases,
     balancers: [...balancers.values()],
     indices,
-    rebalance: settings.rebalance,
+    // Rebalancing weighs every Service against every other: only full runs do it.
+    rebalance: scope ? { ...settings.rebalance, mode: 'Never' } : settings.rebalance,
     now: now.getTime(),
   });
   plan.moves = placement.moves;
@@ -387,6 +411,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
   // Children nobody wants any more: their Service was deleted, left the module, or shrank.
   for (const c of state.l2lbServices) {
     if (wanted.has(`${c.state.namespace}/${c.state.name}`)) continue;
+    if (!inScope(`${c.state.namespace}/${c.state.serviceName}`)) continue;
     plan.deletes.push({
       apiVersion: L2LBSERVICE_API_VERSION,
       kind: 'L2LBService',
@@ -405,6 +430,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
   }
   // A Service that left the module (annotation removed) loses the ingress the module wrote.
   for (const s of state.services) {
+    if (!inScope(serviceKey(s))) continue;
     if (intents.has(serviceKey(s)) || s.loadBalancerClass !== undefined || s.ingress.length === 0) continue;
     const ours = new Set((childrenByService.get(serviceKey(s)) ?? []).map((c) => c.state.address));
     if (s.ingress.every((ip) => ours.has(ip))) {
@@ -415,6 +441,8 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
       });
     }
   }
+
+  if (scope) return plan;
 
   // L2LoadBalancer status.
   const allocatedByBalancer = new Map<string, number>();

@@ -21,7 +21,9 @@ import {
   type ServiceState,
 } from '../model';
 
-export const SERVICE_FILTER = `if .spec.type != "LoadBalancer" then null else {
+// A Service of another type is reduced to its name, so that a Service that stops being a
+// LoadBalancer still names itself in the event that lets the module release its addresses.
+export const SERVICE_FILTER = `if .spec.type != "LoadBalancer" then {namespace: .metadata.namespace, name: .metadata.name, type: .spec.type} else {
   namespace: .metadata.namespace, name: .metadata.name, uid: .metadata.uid,
   creationTimestamp: .metadata.creationTimestamp, type: .spec.type,
   loadBalancerClass: .spec.loadBalancerClass,

@@ -30,6 +30,7 @@ export interface KubernetesBinding {
   nameSelector?: { matchNames: string[] };
   namespace?: { nameSelector?: { matchNames: string[] } };
   group?: string;
+  includeSnapshotsFrom?: string[];
   queue?: string;
   allowFailure?: boolean;
 }
