@@ -84,7 +84,8 @@ async function failOnce(
   const after = probe.results.filter((r) => r.t >= failedAt - 200);
   const lost = after.filter((r) => r.error !== undefined).length;
   if (process.env.L2LB_BENCH_VERBOSE === '1') {
-    for (const r of after.filter((x) => x.error !== undefined)) console.log(`    lost: sent at ${r.t - failedAt} ms: ${r.error}`);
+    for (const r of after.filter((x) => x.error !== undefined))
+      console.log(`    lost: sent at ${r.t - failedAt} ms: ${r.error}`);
   }
   const log = ctx.speakers
     .get('node-2')
@@ -94,7 +95,9 @@ async function failOnce(
   if (mode === 'hard') await ctx.topo.setLink('node-1', true);
   const code = await victim.exited;
   if (mode === 'graceful' && code !== 0) {
-    console.error(`  the speaker exited ${code} (${victim.child.signalCode}) on SIGTERM: ${JSON.stringify(victim.logs.slice(-6))} ${JSON.stringify(victim.logs.filter((l) => l.level === 'stderr' || l.level === 'error'))}`);
+    console.error(
+      `  the speaker exited ${code} (${victim.child.signalCode}) on SIGTERM: ${JSON.stringify(victim.logs.slice(-6))} ${JSON.stringify(victim.logs.filter((l) => l.level === 'stderr' || l.level === 'error'))}`,
+    );
   }
   await start(ctx, 'node-1');
   if (!(await answersFrom(ctx, ip, 'node-1', 20_000))) console.error(`  ${ip} did not come back to node-1`);

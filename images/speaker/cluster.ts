@@ -79,7 +79,10 @@ export class KubeCluster implements ClusterApi, ClusterView {
   ownLeaseVersion(): string | undefined {
     const own = this.leaseWatch.items.get(`${this.settings.namespace}/${this.leaseName}`);
     const meta = typeof own === 'object' && own !== null && 'metadata' in own ? own.metadata : undefined;
-    const rv = typeof meta === 'object' && meta !== null && 'resourceVersion' in meta ? meta.resourceVersion : undefined;
+    const rv =
+      typeof meta === 'object' && meta !== null && 'resourceVersion' in meta
+        ? meta.resourceVersion
+        : undefined;
     return typeof rv === 'string' ? rv : undefined;
   }
 

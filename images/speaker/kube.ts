@@ -52,7 +52,11 @@ export function kubeconfigTarget(path: string): KubeTarget {
     ...(ca ? { ca } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
-    ...(token ? { token: () => token } : tokenFile ? { token: () => readFileSync(tokenFile, 'utf8').trim() } : {}),
+    ...(token
+      ? { token: () => token }
+      : tokenFile
+        ? { token: () => readFileSync(tokenFile, 'utf8').trim() }
+        : {}),
   };
 }
 
@@ -122,20 +126,36 @@ export class KubeClient {
       port: this.base.port || (this.base.protocol === 'https:' ? 443 : 80),
       path: `${this.base.pathname.replace(/\/$/, '')}${path}`,
       agent: this.agent,
-      headers: { accept: 'application/json', ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: {
+        accept: 'application/json',
+        ...headers,
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
     };
     return this.base.protocol === 'https:' ? https.request(options) : http.request(options);
   }
 
-  request(method: Method, path: string, options: { body?: unknown; contentType?: string; timeoutMs: number }): Promise<ApiResponse> {
+  request(
+    method: Method,
+    path: string,
+    options: { body?: unknown; contentType?: string; timeoutMs: number },
+  ): Promise<ApiResponse> {
     return new Promise((resolve, reject) => {
       const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
       const req = this.open(
         method,
         path,
-        payload === undefined ? {} : { 'content-type': options.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(payload)) },
+        payload === undefined
+          ? {}
+          : {
+              'content-type': options.contentType ?? 'application/json',
+              'content-length': String(Buffer.byteLength(payload)),
+            },
       );
-      const timer = setTimeout(() => req.destroy(new Error(`${method} ${path}: timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(new Error(`${method} ${path}: timed out after ${options.timeoutMs} ms`)),
+        options.timeoutMs,
+      );
       req.on('error', (e) => {
         clearTimeout(timer);
         reject(e);
@@ -285,14 +305,18 @@ export class ListWatch {
   }
 
   private async list(): Promise<void> {
-    const body = expectOk(`list ${this.path}`, await this.client.request('GET', this.path, { timeoutMs: 10_000 }));
+    const body = expectOk(
+      `list ${this.path}`,
+      await this.client.request('GET', this.path, { timeoutMs: 10_000 }),
+    );
     const items = isJson(body) && Array.isArray(body.items) ? body.items : [];
     this.items.clear();
     for (const item of items) {
       const key = keyOf(item);
       if (key) this.items.set(key, item);
     }
-    this.resourceVersion = isJson(body) && isJson(body.metadata) ? str(body.metadata.resourceVersion) : undefined;
+    this.resourceVersion =
+      isJson(body) && isJson(body.metadata) ? str(body.metadata.resourceVersion) : undefined;
   }
 
   private async loop(): Promise<void> {
@@ -324,7 +348,11 @@ export class ListWatch {
       const timeoutSeconds = 240 + Math.floor(Math.random() * 60);
       this.abort = this.client.watch(
         this.path,
-        { allowWatchBookmarks: true, timeoutSeconds, ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}) },
+        {
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}),
+        },
         (type, object) => {
           if (type === 'ERROR') {
             gone = true;

@@ -12,10 +12,16 @@ export interface Logger {
   error(msg: string, fields?: Fields): void;
 }
 
-export function jsonLogger(level: LogLevel, base: Fields, write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
-  const emit = (at: LogLevel) => (msg: string, fields: Fields = {}) => {
-    if (rank[at] < rank[level]) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...base, ...fields })}\n`);
-  };
+export function jsonLogger(
+  level: LogLevel,
+  base: Fields,
+  write: (line: string) => void = (l) => process.stdout.write(l),
+): Logger {
+  const emit =
+    (at: LogLevel) =>
+    (msg: string, fields: Fields = {}) => {
+      if (rank[at] < rank[level]) return;
+      write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...base, ...fields })}\n`);
+    };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

@@ -11,7 +11,8 @@ import { Speaker } from './speaker';
 async function main(): Promise<number> {
   const { config, errors } = parseSpeakerConfig(process.env);
   if (!config) {
-    for (const e of errors) process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'bad configuration', error: e })}\n`);
+    for (const e of errors)
+      process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'bad configuration', error: e })}\n`);
     return 2;
   }
   const log = jsonLogger(config.logLevel, { node: config.node });
@@ -30,12 +31,13 @@ async function main(): Promise<number> {
     },
     config.netns,
   );
-  let speaker: Speaker | undefined;
+  // The watches call back into the speaker, which needs the cluster: tie the knot through a ref.
+  const ref: { speaker?: Speaker } = {};
   let lastFailureLog = 0;
   const cluster = new KubeCluster(
     new KubeClient(target),
     config,
-    () => speaker?.changed(),
+    () => ref.speaker?.changed(),
     (what, err) => {
       // Watches retry every ≤2 s while the API is away: log a failure at most once a second.
       if (Date.now() - lastFailureLog < 1000) return;
@@ -43,11 +45,13 @@ async function main(): Promise<number> {
       log.warn('watch failed', { what, error: err instanceof Error ? err.message : String(err) });
     },
   );
-  speaker = new Speaker(config, cluster, ops, { now: () => Date.now() }, log, metrics);
-  const server = await serveMetrics(metrics, config.metricsHost, config.metricsPort, () => speaker?.ready() ?? false);
+  const speaker = new Speaker(config, cluster, ops, { now: () => Date.now() }, log, metrics);
+  ref.speaker = speaker;
+  const server = await serveMetrics(metrics, config.metricsHost, config.metricsPort, () => speaker.ready());
   const address = server.address();
   log.info('speaker starting', {
-    metrics: typeof address === 'object' && address ? `${address.address}:${address.port}` : config.metricsPort,
+    metrics:
+      typeof address === 'object' && address ? `${address.address}:${address.port}` : config.metricsPort,
     namespace: config.namespace,
     leaseDurationSeconds: config.leaseDurationSeconds,
     renewIntervalSeconds: config.renewIntervalSeconds,
@@ -59,7 +63,7 @@ async function main(): Promise<number> {
     const stop = (signal: NodeJS.Signals): void => {
       log.info('signal received', { signal });
       void speaker
-        ?.shutdown()
+        .shutdown()
         .catch((e: unknown) => log.error('shutdown failed', { error: String(e) }))
         .finally(resolve);
     };
@@ -80,7 +84,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'speaker failed', error: e instanceof Error ? e.stack : String(e) })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 'error', msg: 'speaker failed', error: e instanceof Error ? e.stack : String(e) })}\n`,
+    );
     process.exit(1);
   },
 );

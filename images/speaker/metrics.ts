@@ -22,13 +22,13 @@ export class SpeakerMetrics {
   });
   readonly takeoverSeconds = new Histogram({
     name: 'l2lb_speaker_takeover_duration_seconds',
-    help: 'From the expiry of the previous announcer\'s lease to the first gratuitous ARP of the new one.',
+    help: "From the expiry of the previous announcer's lease to the first gratuitous ARP of the new one.",
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
   readonly renewFailures = new Counter({
     name: 'l2lb_speaker_lease_renew_failures_total',
-    help: 'Failed renewals of this speaker\'s Lease.',
+    help: "Failed renewals of this speaker's Lease.",
     registers: [this.registry],
   });
   readonly commandFailures = new Counter({
@@ -39,7 +39,7 @@ export class SpeakerMetrics {
   });
   readonly viewFresh = new Gauge({
     name: 'l2lb_speaker_view_fresh',
-    help: '1 while the speaker\'s view of the cluster is fresh (it may take over indices), else 0.',
+    help: "1 while the speaker's view of the cluster is fresh (it may take over indices), else 0.",
     registers: [this.registry],
   });
 

@@ -62,7 +62,8 @@ function firstDev(text: string): string | undefined {
 }
 
 function errorText(e: unknown): string {
-  if (e && typeof e === 'object' && 'stderr' in e && typeof e.stderr === 'string' && e.stderr) return e.stderr.trim();
+  if (e && typeof e === 'object' && 'stderr' in e && typeof e.stderr === 'string' && e.stderr)
+    return e.stderr.trim();
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -121,7 +122,11 @@ export class ShellNetworkOps implements NetworkOps {
 
   async removeAddress(address: string, iface: string): Promise<void> {
     const prefix = familyOf(address) === 'ipv4' ? 32 : 128;
-    await this.run('ip', ['addr', 'del', `${address}/${prefix}`, 'dev', iface], /Cannot assign requested address|Address not found/);
+    await this.run(
+      'ip',
+      ['addr', 'del', `${address}/${prefix}`, 'dev', iface],
+      /Cannot assign requested address|Address not found/,
+    );
   }
 
   async listAddresses(): Promise<RouteTable> {
@@ -169,12 +174,25 @@ export class ShellNetworkOps implements NetworkOps {
       if (items.length === 0) continue;
       const command = family === 'ipv4' ? 'arping' : 'na6';
       const script = family === 'ipv4' ? ARPING_SCRIPT : NA6_SCRIPT;
-      const [file, argv] = this.argv('sh', ['-c', script, 'sh', ...items.flatMap((i) => [i.iface, i.address])]);
+      const [file, argv] = this.argv('sh', [
+        '-c',
+        script,
+        'sh',
+        ...items.flatMap((i) => [i.iface, i.address]),
+      ]);
       execa(file, argv, { timeout: GARP_TIMEOUT_MS, stdin: 'ignore', reject: false, all: true }).then(
         (r) => {
           const output = String(r.all ?? '');
-          const failed = new Set(output.split('\n').filter((l) => l.startsWith('FAILED ')).map((l) => l.slice(7)));
-          const detail = output.split('\n').filter((l) => l && !l.startsWith('FAILED ')).join('; ');
+          const failed = new Set(
+            output
+              .split('\n')
+              .filter((l) => l.startsWith('FAILED '))
+              .map((l) => l.slice(7)),
+          );
+          const detail = output
+            .split('\n')
+            .filter((l) => l && !l.startsWith('FAILED '))
+            .join('; ');
           for (const i of items) {
             if (failed.has(i.address) || (r.failed && !r.exitCode)) {
               this.events.commandFailed(command, [i.iface, i.address], detail || r.shortMessage || 'failed');

@@ -75,7 +75,8 @@ export class Speaker {
     void this.renewLoop();
     for (let waited = 0; !this.cluster.synced() || this.lastRenewOkAt < 0; waited += 50) {
       if (this.shuttingDown) return;
-      if (waited > 0 && waited % 10_000 === 0) this.log.warn('still waiting for the API', { waitedMs: waited });
+      if (waited > 0 && waited % 10_000 === 0)
+        this.log.warn('still waiting for the API', { waitedMs: waited });
       await sleep(50);
     }
     await this.adoptLeftovers();
@@ -111,11 +112,18 @@ export class Speaker {
         await this.cluster.renewLease(at);
         if (this.shuttingDown) return;
         this.lastRenewOkAt = at;
-        this.ownLease = { node: this.config.node, renewTime: microTime(at), durationSeconds: this.config.leaseDurationSeconds };
+        this.ownLease = {
+          node: this.config.node,
+          renewTime: microTime(at),
+          durationSeconds: this.config.leaseDurationSeconds,
+        };
         this.kick();
       } catch (e) {
         this.metrics.renewFailures.inc();
-        this.log.warn('lease renewal failed', { error: errorText(e), lastRenewOk: this.lastRenewOkAt > 0 ? new Date(this.lastRenewOkAt).toISOString() : undefined });
+        this.log.warn('lease renewal failed', {
+          error: errorText(e),
+          lastRenewOk: this.lastRenewOkAt > 0 ? new Date(this.lastRenewOkAt).toISOString() : undefined,
+        });
         this.kick();
       }
       await sleep(Math.max(0, this.config.renewIntervalSeconds * 1000 - (this.clock.now() - at)));
@@ -125,10 +133,16 @@ export class Speaker {
   private view(): SpeakerView {
     const leases = new Map<string, LeaseState>();
     for (const l of this.cluster.leases()) leases.set(l.node, l);
-    if (this.shuttingDown) leases.set(this.config.node, { node: this.config.node, durationSeconds: this.config.leaseDurationSeconds });
+    if (this.shuttingDown)
+      leases.set(this.config.node, {
+        node: this.config.node,
+        durationSeconds: this.config.leaseDurationSeconds,
+      });
     else if (this.ownLease) leases.set(this.config.node, this.ownLease);
     const viewFreshUntil =
-      this.started && this.cluster.synced() ? Math.min(this.lastRenewOkAt, this.ownLeaseSeenAt) + this.leaseMs : 0;
+      this.started && this.cluster.synced()
+        ? Math.min(this.lastRenewOkAt, this.ownLeaseSeenAt) + this.leaseMs
+        : 0;
     return {
       node: this.config.node,
       leases,
@@ -181,7 +195,11 @@ export class Speaker {
     const now = this.clock.now();
     const d = decide(this.view(), now);
     if (d.viewFresh !== this.viewFresh) {
-      this.log.info(d.viewFresh ? 'view is fresh: may take over indices' : 'view is stale: keeping what it has, taking nothing new');
+      this.log.info(
+        d.viewFresh
+          ? 'view is fresh: may take over indices'
+          : 'view is stale: keeping what it has, taking nothing new',
+      );
       this.viewFresh = d.viewFresh;
       this.metrics.viewFresh.set(d.viewFresh ? 1 : 0);
     }
@@ -190,7 +208,10 @@ export class Speaker {
       const h = this.held.get(address);
       if (!h) continue;
       h.releasingSince = now;
-      this.log.info('handing over: keeping the address until the new owner announces it', { address, index: h.indexKey });
+      this.log.info('handing over: keeping the address until the new owner announces it', {
+        address,
+        index: h.indexKey,
+      });
     }
     for (const address of d.cancelRelease) {
       const h = this.held.get(address);
@@ -202,7 +223,10 @@ export class Speaker {
       if (!d.announce.some((a) => a.address === address)) this.announceRetry.delete(address);
     }
     const due = d.announce.filter((a) => (this.announceRetry.get(a.address)?.at ?? 0) <= now);
-    const results = await Promise.all([...d.withdraw.map((w) => this.withdraw(w)), ...due.map((a) => this.announce(a))]);
+    const results = await Promise.all([
+      ...d.withdraw.map((w) => this.withdraw(w)),
+      ...due.map((a) => this.announce(a)),
+    ]);
     for (const g of d.garp) this.gratuitous(g.address, g.iface, now);
     for (const u of d.statusUpdates) this.writeStatus(u, now);
     this.metrics.announced.set(this.held.size);
@@ -213,14 +237,26 @@ export class Speaker {
   }
 
   /** Backs off an announcement that failed, and says why in the index's status. */
-  private announceFailed(a: Announce, reason: string, message: string, fields: Record<string, unknown>): false {
+  private announceFailed(
+    a: Announce,
+    reason: string,
+    message: string,
+    fields: Record<string, unknown>,
+  ): false {
     const failures = (this.announceRetry.get(a.address)?.failures ?? 0) + 1;
     const delay = Math.min(ANNOUNCE_RETRY_MS * 2 ** (failures - 1), ANNOUNCE_RETRY_MAX_MS);
     const now = this.clock.now();
     this.announceRetry.set(a.address, { at: now + delay, failures });
     this.log.error(message, { ...fields, reason, failures, retryInMs: delay });
     const index = this.cluster.indices().find((i) => i.key === a.indexKey);
-    if (index) for (const u of notAnnouncedStatus(index, reason, `${a.address}: ${message} on ${this.config.node}`, now)) this.writeStatus(u, now);
+    if (index)
+      for (const u of notAnnouncedStatus(
+        index,
+        reason,
+        `${a.address}: ${message} on ${this.config.node}`,
+        now,
+      ))
+        this.writeStatus(u, now);
     return false;
   }
 
@@ -228,7 +264,11 @@ export class Speaker {
     const now = new Set(refusals.map((r) => `${r.indexKey}|${r.address}`));
     for (const r of refusals) {
       if (!this.refused.has(`${r.indexKey}|${r.address}`)) {
-        this.log.warn('refusing to announce an address outside every L2LoadBalancer pool', { address: r.address, index: r.indexKey, reason: r.reason });
+        this.log.warn('refusing to announce an address outside every L2LoadBalancer pool', {
+          address: r.address,
+          index: r.indexKey,
+          reason: r.reason,
+        });
       }
     }
     this.refused.clear();
@@ -245,26 +285,51 @@ export class Speaker {
   }
 
   private async announce(a: Announce): Promise<boolean> {
-    const fields = { address: a.address, index: a.indexKey, reason: a.reason, previousAnnouncer: a.previousAnnouncer };
+    const fields = {
+      address: a.address,
+      index: a.indexKey,
+      reason: a.reason,
+      previousAnnouncer: a.previousAnnouncer,
+    };
     const iface = await this.ops.routeInterfaceFor(a.address, a.interfaces).catch(() => undefined);
     if (!iface) {
-      const where = a.interfaces.length ? `none of ${a.interfaces.join(', ')} exists` : 'no interface holds its subnet and there is no default route';
-      return this.announceFailed(a, 'NoInterface', `no interface to announce on: ${where}`, { ...fields, interfaces: a.interfaces });
+      const where = a.interfaces.length
+        ? `none of ${a.interfaces.join(', ')} exists`
+        : 'no interface holds its subnet and there is no default route';
+      return this.announceFailed(a, 'NoInterface', `no interface to announce on: ${where}`, {
+        ...fields,
+        interfaces: a.interfaces,
+      });
     }
     try {
       await this.ops.addAddress(a.address, iface);
     } catch (e) {
-      return this.announceFailed(a, 'AddAddressFailed', 'cannot add the address', { ...fields, iface, error: errorText(e) });
+      return this.announceFailed(a, 'AddAddressFailed', 'cannot add the address', {
+        ...fields,
+        iface,
+        error: errorText(e),
+      });
     }
     this.announceRetry.delete(a.address);
     const at = this.clock.now();
-    this.held.set(a.address, { address: a.address, iface, indexKey: a.indexKey, adopted: false, since: at, garpsSent: 0 });
+    this.held.set(a.address, {
+      address: a.address,
+      iface,
+      indexKey: a.indexKey,
+      adopted: false,
+      since: at,
+      garpsSent: 0,
+    });
     this.gratuitous(a.address, iface, at);
     const takeover = a.previousAnnouncer !== undefined;
     if (takeover) this.metrics.takeovers.inc();
     const latencyMs = a.previousExpiredAt !== undefined ? at - a.previousExpiredAt : undefined;
     if (latencyMs !== undefined) this.metrics.takeoverSeconds.observe(latencyMs / 1000);
-    this.log.info(takeover ? 'took over the address' : 'announcing the address', { ...fields, iface, takeoverMs: latencyMs });
+    this.log.info(takeover ? 'took over the address' : 'announcing the address', {
+      ...fields,
+      iface,
+      takeoverMs: latencyMs,
+    });
     return true;
   }
 
@@ -272,11 +337,22 @@ export class Speaker {
     try {
       await this.ops.removeAddress(w.address, w.iface);
     } catch (e) {
-      this.log.error('cannot remove the address', { address: w.address, index: w.indexKey, iface: w.iface, reason: w.reason, error: errorText(e) });
+      this.log.error('cannot remove the address', {
+        address: w.address,
+        index: w.indexKey,
+        iface: w.iface,
+        reason: w.reason,
+        error: errorText(e),
+      });
       return false;
     }
     this.held.delete(w.address);
-    this.log.info('withdrew the address', { address: w.address, index: w.indexKey, iface: w.iface, reason: w.reason });
+    this.log.info('withdrew the address', {
+      address: w.address,
+      index: w.indexKey,
+      iface: w.iface,
+      reason: w.reason,
+    });
     return true;
   }
 
@@ -288,7 +364,12 @@ export class Speaker {
       () => {
         this.statusInFlight.delete(key);
         this.statusRetryAt.delete(key);
-        this.log.info('status written', { index: key, announcingNode: u.status.announcingNode, announced: u.status.announced?.status, reason: u.status.announced?.reason });
+        this.log.info('status written', {
+          index: key,
+          announcingNode: u.status.announcingNode,
+          announced: u.status.announced?.status,
+          reason: u.status.announced?.reason,
+        });
         this.kick();
       },
       (e: unknown) => {
@@ -311,14 +392,21 @@ export class Speaker {
     try {
       await this.cluster.releaseLease();
     } catch (e) {
-      this.log.warn('cannot release the lease; the others take over when it expires', { error: errorText(e) });
+      this.log.warn('cannot release the lease; the others take over when it expires', {
+        error: errorText(e),
+      });
     }
     this.started = true;
     this.kick();
     const deadline = this.clock.now() + this.config.shutdownTimeoutMs + 1000;
     while (this.held.size > 0 && this.clock.now() < deadline) await sleep(20);
     for (const h of [...this.held.values()]) {
-      await this.withdraw({ address: h.address, iface: h.iface, indexKey: h.indexKey, reason: 'ShutdownDeadline' });
+      await this.withdraw({
+        address: h.address,
+        iface: h.iface,
+        indexKey: h.indexKey,
+        reason: 'ShutdownDeadline',
+      });
     }
     if (this.timer) clearTimeout(this.timer);
     this.log.info('shut down', { left: this.held.size });

@@ -43,7 +43,9 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
   const leaseDurationSeconds = number('LEASE_DURATION_SECONDS', 3, 1);
   const renewIntervalSeconds = number('RENEW_INTERVAL_SECONDS', 1, 0.1);
   if (renewIntervalSeconds >= leaseDurationSeconds) {
-    errors.push(`RENEW_INTERVAL_SECONDS (${renewIntervalSeconds}) must be below LEASE_DURATION_SECONDS (${leaseDurationSeconds})`);
+    errors.push(
+      `RENEW_INTERVAL_SECONDS (${renewIntervalSeconds}) must be below LEASE_DURATION_SECONDS (${leaseDurationSeconds})`,
+    );
   }
   const garp: GarpSettings = {
     count: Math.floor(number('GARP_COUNT', 4, 1)),
@@ -51,7 +53,9 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
     refreshSeconds: number('GARP_REFRESH_SECONDS', 60, 0),
   };
   const level = (text('LOG_LEVEL') ?? 'info').toLowerCase();
-  const logLevel: LogLevel = ['debug', 'info', 'warn', 'error'].includes(level) ? (level as LogLevel) : 'info';
+  const logLevel: LogLevel = ['debug', 'info', 'warn', 'error'].includes(level)
+    ? (level as LogLevel)
+    : 'info';
   if (logLevel !== level) errors.push(`LOG_LEVEL=${JSON.stringify(level)}: want debug, info, warn or error`);
   const metrics = text('METRICS_ADDRESS') ?? '0.0.0.0:9474';
   const m = /^(.*):(\d+)$/.exec(metrics);

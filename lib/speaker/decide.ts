@@ -91,7 +91,8 @@ export function decide(view: SpeakerView, now: number): Decision {
       else wake(due);
       const settled = h.since + view.timings.statusSettleMs;
       if (frozen) continue;
-      if (now >= settled) decision.statusUpdates.push(...announcedStatus(ownedIndex, view.node, h.iface, h.since, now));
+      if (now >= settled)
+        decision.statusUpdates.push(...announcedStatus(ownedIndex, view.node, h.iface, h.since, now));
       else wake(settled);
       continue;
     }
@@ -142,7 +143,9 @@ export function decide(view: SpeakerView, now: number): Decision {
       if (held.has(address)) continue;
       const previous = index.status.announcingNode;
       const previousExpiredAt =
-        previous !== undefined && previous !== view.node ? leaseExpiresAt(view.leases.get(previous)) : undefined;
+        previous !== undefined && previous !== view.node
+          ? leaseExpiresAt(view.leases.get(previous))
+          : undefined;
       decision.announce.push({
         address,
         indexKey: index.key,

@@ -8,12 +8,14 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const obj = (v: unknown): Json => (isObject(v) ? v : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
 function parseCondition(v: unknown): Condition | undefined {
   const c = obj(v);
   const status = str(c.status);
-  if (str(c.type) === undefined || (status !== 'True' && status !== 'False' && status !== 'Unknown')) return undefined;
+  if (str(c.type) === undefined || (status !== 'True' && status !== 'False' && status !== 'Unknown'))
+    return undefined;
   return {
     type: str(c.type) ?? '',
     status,
@@ -25,7 +27,9 @@ function parseCondition(v: unknown): Condition | undefined {
 
 export function parseIndexStatus(v: unknown): IndexStatus {
   const s = obj(v);
-  const ingress = Array.isArray(obj(s.loadBalancer).ingress) ? (obj(s.loadBalancer).ingress as unknown[]) : [];
+  const ingress = Array.isArray(obj(s.loadBalancer).ingress)
+    ? (obj(s.loadBalancer).ingress as unknown[])
+    : [];
   const conditions = Array.isArray(s.conditions) ? s.conditions.map(parseCondition) : [];
   const announced = conditions.find((c) => c?.type === 'Announced');
   const announcingNode = str(s.announcingNode);

@@ -46,14 +46,25 @@ export function announcedStatus(
       announcingNode: node,
       announcedSince: keepSince || new Date(since).toISOString(),
       ingress: [index.address],
-      announced: condition(index.status.announced, 'True', 'Announced', `announced by ${node} on ${iface}`, now),
+      announced: condition(
+        index.status.announced,
+        'True',
+        'Announced',
+        `announced by ${node} on ${iface}`,
+        now,
+      ),
     },
     false,
   );
 }
 
 /** Nobody announces the index, for `reason`. */
-export function notAnnouncedStatus(index: SpeakerIndex, reason: string, message: string, now: number): StatusUpdate[] {
+export function notAnnouncedStatus(
+  index: SpeakerIndex,
+  reason: string,
+  message: string,
+  now: number,
+): StatusUpdate[] {
   return update(
     index,
     { ingress: [], announced: condition(index.status.announced, 'False', reason, message, now) },

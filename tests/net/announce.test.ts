@@ -16,7 +16,10 @@ describeNet('announcing an address from a node namespace', () => {
   const failures: string[] = [];
   const ops = (node: string): ShellNetworkOps =>
     new ShellNetworkOps(
-      { commandFailed: (c, a, e) => failures.push(`${c} ${a.join(' ')}: ${e}`), gratuitousSent: () => undefined },
+      {
+        commandFailed: (c, a, e) => failures.push(`${c} ${a.join(' ')}: ${e}`),
+        gratuitousSent: () => undefined,
+      },
       topo.node(node).netns,
     );
 
@@ -46,7 +49,11 @@ describeNet('announcing an address from a node namespace', () => {
     await n2.addAddress(VIP4, 'eth0');
     const movedAt = Date.now();
     n2.sendGratuitous(VIP4, 'eth0');
-    const switched = await topo.until(async () => ((await topo.neighbourNode(VIP4)) === 'node-2' ? Date.now() : undefined), 100, 5);
+    const switched = await topo.until(
+      async () => ((await topo.neighbourNode(VIP4)) === 'node-2' ? Date.now() : undefined),
+      100,
+      5,
+    );
     await n1.removeAddress(VIP4, 'eth0');
     expect(switched).toBeDefined();
     console.log(`client neighbour entry switched ${switched! - movedAt} ms after the gratuitous ARP started`);
@@ -65,7 +72,11 @@ describeNet('announcing an address from a node namespace', () => {
     const n3 = ops('node-3');
     await n3.addAddress(VIP6, 'eth0');
     n3.sendGratuitous(VIP6, 'eth0');
-    const switched = await topo.until(async () => ((await topo.neighbourNode(VIP6)) === 'node-3' ? true : undefined), 100, 5);
+    const switched = await topo.until(
+      async () => ((await topo.neighbourNode(VIP6)) === 'node-3' ? true : undefined),
+      100,
+      5,
+    );
     await n1.removeAddress(VIP6, 'eth0');
     expect(switched).toBe(true);
     expect(await topo.fetchFromClient(VIP6)).toBe('node-3');
@@ -85,7 +96,10 @@ describeNet('announcing an address from a node namespace', () => {
     const mine: string[] = [];
     const sent: string[] = [];
     const n3 = new ShellNetworkOps(
-      { commandFailed: (c, a) => mine.push(`${c} ${a.join(' ')}`), gratuitousSent: (_f, address) => sent.push(address) },
+      {
+        commandFailed: (c, a) => mine.push(`${c} ${a.join(' ')}`),
+        gratuitousSent: (_f, address) => sent.push(address),
+      },
       topo.node('node-3').netns,
     );
     await n3.addAddress('192.0.2.210', 'eth0');

@@ -182,9 +182,26 @@ export class Topology {
   /** A namespace with eth0 plugged into the bridge as `port`. */
   private async attach(netns: string, port: string, ip4: string, ip6: string): Promise<string> {
     await this.addNs(netns);
-    await this.ip(this.bridgeNs, ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+    await this.ip(this.bridgeNs, [
+      'link',
+      'add',
+      port,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      netns,
+    ]);
     await this.ip(this.bridgeNs, ['link', 'set', port, 'master', 'br0', 'up']);
-    await this.exec(netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+    await this.exec(netns, [
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv6.conf.all.accept_dad=0',
+      'net.ipv6.conf.default.accept_dad=0',
+    ]);
     await this.ip(netns, ['addr', 'add', `${ip4}/24`, 'dev', 'eth0']);
     await this.ip(netns, ['-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
     await this.ip(netns, ['link', 'set', 'eth0', 'up']);
@@ -210,7 +227,16 @@ export class Topology {
     }
     await this.attach(this.clientNs, 'cl', this.client.ip4, this.client.ip6);
     for (const node of this.nodes) {
-      const server = spawnTracked(['ip', 'netns', 'exec', node.netns, process.execPath, join(here, 'node-server.cjs'), node.name, String(HTTP_PORT)]);
+      const server = spawnTracked([
+        'ip',
+        'netns',
+        'exec',
+        node.netns,
+        process.execPath,
+        join(here, 'node-server.mjs'),
+        node.name,
+        String(HTTP_PORT),
+      ]);
       this.servers.push(server);
       await waitForLine(server, /listening/, 10_000);
     }
@@ -224,7 +250,10 @@ export class Topology {
 
   /** The MAC the client's neighbour table holds for `ip`, if any. */
   async neighbour(ip: string): Promise<string | undefined> {
-    const out = JSON.parse(await this.ip(this.clientNs, ['-j', 'neigh', 'show', ip])) as { lladdr?: string; state?: string[] }[];
+    const out = JSON.parse(await this.ip(this.clientNs, ['-j', 'neigh', 'show', ip])) as {
+      lladdr?: string;
+      state?: string[];
+    }[];
     return out.find((e) => e.lladdr && !(e.state ?? []).includes('FAILED'))?.lladdr;
   }
 
@@ -244,7 +273,9 @@ export class Topology {
     const links = JSON.parse(await this.ip(this.node(name).netns, ['-j', 'addr', 'show', 'dev', 'eth0'])) as {
       addr_info?: { local: string; prefixlen: number }[];
     }[];
-    return (links[0]?.addr_info ?? []).filter((a) => a.prefixlen === 32 || a.prefixlen === 128).map((a) => a.local);
+    return (links[0]?.addr_info ?? [])
+      .filter((a) => a.prefixlen === 32 || a.prefixlen === 128)
+      .map((a) => a.local);
   }
 
   /** One HTTP GET from the client; the answering node's name, or undefined. */
@@ -271,8 +302,17 @@ export class Topology {
   /** Starts the client's prober: every target every `intervalMs`, `count` rounds. */
   probe(here: string, targets: readonly string[], intervalMs: number, count: number, timeoutMs = 200): Probe {
     const child = spawnTracked([
-      'ip', 'netns', 'exec', this.clientNs, process.execPath, join(here, 'probe.cjs'),
-      String(intervalMs), String(count), String(timeoutMs), String(HTTP_PORT), ...targets,
+      'ip',
+      'netns',
+      'exec',
+      this.clientNs,
+      process.execPath,
+      join(here, 'probe.mjs'),
+      String(intervalMs),
+      String(count),
+      String(timeoutMs),
+      String(HTTP_PORT),
+      ...targets,
     ]);
     const results: ProbeResult[] = [];
     createInterface(child.stdout!).on('line', (line) => {

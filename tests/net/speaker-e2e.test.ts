@@ -3,7 +3,15 @@
 // Figures are printed, never asserted: timings belong to bench/failover.ts.
 import { resolve } from 'node:path';
 import { createTopology, netnsUnavailable, type ProbeResult, type Topology } from './harness';
-import { kubeconfigVia, startSpeaker, startTestControlPlane, TcpRelay, TestApi, type ControlPlaneLike, type SpeakerProcess } from './speakers';
+import {
+  kubeconfigVia,
+  startSpeaker,
+  startTestControlPlane,
+  TcpRelay,
+  TestApi,
+  type ControlPlaneLike,
+  type SpeakerProcess,
+} from './speakers';
 
 // @kubernetes/client-node 2 does not load on Node.js 20 (undici 8); the control plane imports it
 // for helpers this test does not use.
@@ -41,12 +49,21 @@ describeNet('speakers against a real API server', () => {
   let kubeconfigFor: (node: string) => string;
 
   const start = async (node: string): Promise<SpeakerProcess> => {
-    const s = await startSpeaker({ node, netns: topo.node(node).netns, kubeconfig: kubeconfigFor(node), echo: process.env.L2LB_ECHO === '1' });
+    const s = await startSpeaker({
+      node,
+      netns: topo.node(node).netns,
+      kubeconfig: kubeconfigFor(node),
+      echo: process.env.L2LB_ECHO === '1',
+    });
     speakers.set(node, s);
     return s;
   };
   const answers = (ip: string, node: string, timeoutMs: number): Promise<true | undefined> =>
-    topo.until(async () => ((await topo.fetchFromClient(ip, 300)) === node ? true : undefined), timeoutMs, 50);
+    topo.until(
+      async () => ((await topo.fetchFromClient(ip, 300)) === node ? true : undefined),
+      timeoutMs,
+      50,
+    );
 
   beforeAll(async () => {
     topo = await createTopology(3, __dirname);
@@ -76,7 +93,14 @@ describeNet('speakers against a real API server', () => {
 
   afterEach(() => {
     const failed = expect.getState().assertionCalls !== expect.getState().numPassingAsserts;
-    if (failed) for (const s of speakers.values()) console.log(`--- ${s.node}\n${s.logs.slice(-40).map((l) => JSON.stringify(l)).join('\n')}`);
+    if (failed)
+      for (const s of speakers.values())
+        console.log(
+          `--- ${s.node}\n${s.logs
+            .slice(-40)
+            .map((l) => JSON.stringify(l))
+            .join('\n')}`,
+        );
   });
 
   it('announces each address from its preferred node: the client gets three node names', async () => {
@@ -101,10 +125,15 @@ describeNet('speakers against a real API server', () => {
 
   it('refuses an address outside every pool and says so in the status', async () => {
     await api.index(NS, 'web-other-0', '198.51.100.9', ['node-1']);
-    const reason = await topo.until(async () => {
-      const status = (await api.getIndex(NS, 'web-other-0')).status as { conditions?: { reason: string }[] } | undefined;
-      return status?.conditions?.[0]?.reason;
-    }, 10_000, 100);
+    const reason = await topo.until(
+      async () => {
+        const status = (await api.getIndex(NS, 'web-other-0')).status as
+          { conditions?: { reason: string }[] } | undefined;
+        return status?.conditions?.[0]?.reason;
+      },
+      10_000,
+      100,
+    );
     expect(reason).toBe('AddressOutsidePools');
     expect(await topo.addressesOn('node-1')).not.toContain('198.51.100.9');
   }, 30_000);
@@ -115,12 +144,23 @@ describeNet('speakers against a real API server', () => {
     const failedAt = Date.now();
     speakers.get('node-1')!.child.kill('SIGKILL');
     await topo.setLink('node-1', false);
-    expect(await topo.until(async () => (probe.results.some((r) => r.ip === IPS[0] && r.t > failedAt && r.node === 'node-2') ? true : undefined), 12_000, 50)).toBe(true);
+    expect(
+      await topo.until(
+        async () =>
+          probe.results.some((r) => r.ip === IPS[0] && r.t > failedAt && r.node === 'node-2')
+            ? true
+            : undefined,
+        12_000,
+        50,
+      ),
+    ).toBe(true);
     await new Promise((r) => setTimeout(r, 500));
     probe.stop();
     const first = probe.results.find((r) => r.ip === IPS[0] && r.t > failedAt && r.node === 'node-2');
     const moved = summary(probe.results, IPS[0]!);
-    console.log(`hard failure: ${IPS[0]} answered from node-2 ${first!.t - failedAt} ms after the kill; ${moved.lost} of ${moved.sent} probes lost`);
+    console.log(
+      `hard failure: ${IPS[0]} answered from node-2 ${first!.t - failedAt} ms after the kill; ${moved.lost} of ${moved.sent} probes lost`,
+    );
     for (const ip of IPS.slice(1)) expect(summary(probe.results, ip).lost).toBe(0);
     expect(await api.announcingNode(NS, indexName(0))).toBe('node-2');
 
@@ -129,7 +169,13 @@ describeNet('speakers against a real API server', () => {
     await topo.setLink('node-1', true);
     await start('node-1');
     expect(await answers(IPS[0]!, 'node-1', 15_000)).toBe(true);
-    expect(await topo.until(async () => ((await topo.addressesOn('node-2')).includes(IPS[0]!) ? undefined : true), 10_000, 100)).toBe(true);
+    expect(
+      await topo.until(
+        async () => ((await topo.addressesOn('node-2')).includes(IPS[0]!) ? undefined : true),
+        10_000,
+        100,
+      ),
+    ).toBe(true);
   }, 60_000);
 
   it('hands over make-before-break on SIGTERM without losing a probe', async () => {
@@ -142,7 +188,9 @@ describeNet('speakers against a real API server', () => {
     const exitedAfter = Date.now() - stoppedAt;
     await probe.done;
     const moved = summary(probe.results, IPS[1]!);
-    console.log(`SIGTERM: speaker exited ${code} after ${exitedAfter} ms; ${IPS[1]} answered from ${moved.nodes.join(', ')}; ${moved.lost} of ${moved.sent} probes lost`);
+    console.log(
+      `SIGTERM: speaker exited ${code} after ${exitedAfter} ms; ${IPS[1]} answered from ${moved.nodes.join(', ')}; ${moved.lost} of ${moved.sent} probes lost`,
+    );
     expect(code).toBe(0);
     expect(moved.nodes).toEqual(['node-2', 'node-3']);
     for (const ip of IPS) expect(summary(probe.results, ip).lost).toBe(0);
@@ -155,7 +203,9 @@ describeNet('speakers against a real API server', () => {
     expect(await answers(IPS[2]!, 'node-3', 10_000)).toBe(true);
     await relay.stop();
     const node3 = speakers.get('node-3')!;
-    expect(await node3.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('view is stale'), 10_000)).toBeDefined();
+    expect(
+      await node3.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('view is stale'), 10_000),
+    ).toBeDefined();
     // A new index that node-3 would own; node-1 is the next candidate and takes it, node-3 must not.
     await api.index(NS, 'web-public-3', '192.0.2.203', ['node-3', 'node-1']);
     await new Promise((r) => setTimeout(r, 5000));
@@ -169,8 +219,11 @@ describeNet('speakers against a real API server', () => {
   }, 60_000);
 
   it('keeps every speaker command and status write free of failures', () => {
-    const bad = [...speakers.values()].flatMap((s) => s.logs.filter((l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr'));
+    const bad = [...speakers.values()].flatMap((s) =>
+      s.logs.filter(
+        (l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr',
+      ),
+    );
     expect(bad).toEqual([]);
   });
-
 });

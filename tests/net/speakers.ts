@@ -3,12 +3,19 @@
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dump, load } from 'js-yaml';
 import { expectOk, KubeClient, kubeconfigTarget } from '../../images/speaker/kube';
-import { L2LB_API_VERSION, L2LBSERVICE_API_VERSION, LABEL_L2LB, LABEL_PARENT_SERVICE, MODULE_NAMESPACE } from '../../lib/model';
+import {
+  L2LB_API_VERSION,
+  L2LBSERVICE_API_VERSION,
+  LABEL_L2LB,
+  LABEL_PARENT_SERVICE,
+  MODULE_NAMESPACE,
+} from '../../lib/model';
 import { spawnTracked } from './harness';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -53,14 +60,15 @@ export interface ControlPlaneLike {
  * for it in the require cache. Jest tests stub it with jest.mock instead.
  */
 export async function startTestControlPlane(): Promise<ControlPlaneLike> {
+  const load = createRequire(__filename);
   try {
-    require('@kubernetes/client-node');
+    load('@kubernetes/client-node');
   } catch {
-    const id = require.resolve('@kubernetes/client-node');
-    const stub = new (require('node:module') as { Module: new (id: string) => NodeJS.Module }).Module(id);
+    const id = load.resolve('@kubernetes/client-node');
+    const stub = new Module(id);
     stub.loaded = true;
     stub.exports = {};
-    require.cache[id] = stub;
+    load.cache[id] = stub;
   }
   const { startControlPlane } = (await import('../support/control-plane')) as unknown as {
     startControlPlane: (o: Record<string, never>) => Promise<ControlPlaneLike>;
@@ -233,7 +241,13 @@ export class TestApi {
     });
   }
 
-  async index(namespace: string, name: string, address: string, nodes: string[], l2lb = 'public'): Promise<void> {
+  async index(
+    namespace: string,
+    name: string,
+    address: string,
+    nodes: string[],
+    l2lb = 'public',
+  ): Promise<void> {
     const service = name.replace(/-[^-]+-\d+$/, '');
     await this.create(`/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices`, {
       apiVersion: L2LBSERVICE_API_VERSION,
@@ -254,20 +268,28 @@ export class TestApi {
   async setNodes(namespace: string, name: string, nodes: string[]): Promise<void> {
     expectOk(
       'patch nodes',
-      await this.client.request('PATCH', `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`, {
-        body: { spec: { nodes } },
-        contentType: 'application/merge-patch+json',
-        timeoutMs: 10_000,
-      }),
+      await this.client.request(
+        'PATCH',
+        `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`,
+        {
+          body: { spec: { nodes } },
+          contentType: 'application/merge-patch+json',
+          timeoutMs: 10_000,
+        },
+      ),
     );
   }
 
   async getIndex(namespace: string, name: string): Promise<Json> {
     return expectOk(
       'get index',
-      await this.client.request('GET', `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`, {
-        timeoutMs: 10_000,
-      }),
+      await this.client.request(
+        'GET',
+        `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`,
+        {
+          timeoutMs: 10_000,
+        },
+      ),
     ) as Json;
   }
 
@@ -280,7 +302,9 @@ export class TestApi {
   async applyCrds(dir: string): Promise<void> {
     const path = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
     const names: string[] = [];
-    for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort()) {
       const crd = load(readFileSync(join(dir, file), 'utf8')) as Json & { metadata: { name: string } };
       await this.create(path, crd);
       names.push(crd.metadata.name);
@@ -288,7 +312,9 @@ export class TestApi {
     for (const name of names) {
       for (let i = 0; ; i++) {
         const r = await this.client.request('GET', `${path}/${name}`, { timeoutMs: 5000 });
-        const conditions = ((r.body as Json).status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
+        const conditions =
+          ((r.body as Json).status as { conditions?: { type: string; status: string }[] } | undefined)
+            ?.conditions ?? [];
         if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) break;
         if (i >= 200) throw new Error(`CRD ${name} not Established after 20 s`);
         await new Promise((res) => setTimeout(res, 100));

@@ -318,7 +318,9 @@ describe('status', () => {
 
 describe('status before hand-over', () => {
   it('writes the status of a new address only once its first announcement had time to reach the wire', () => {
-    const v = view('node-a', { held: [held('192.0.2.10', { since: T0 - 50, garpsSent: 1, lastGarpAt: T0 - 50 })] });
+    const v = view('node-a', {
+      held: [held('192.0.2.10', { since: T0 - 50, garpsSent: 1, lastGarpAt: T0 - 50 })],
+    });
     const early = decide(v, T0);
     expect(early.statusUpdates).toEqual([]);
     expect(early.wakeAt).toBe(T0 + 50);

@@ -1,6 +1,6 @@
 // Runs inside a node's network namespace: answers every HTTP request with the node's name.
-// Usage: node node-server.cjs <node-name> <port>
-const http = require('node:http');
+// Usage: node node-server.mjs <node-name> <port>
+import http from 'node:http';
 const [name, port] = process.argv.slice(2);
 const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
