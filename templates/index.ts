@@ -2,7 +2,7 @@
 // `renderModule` composes the small templates beside it; each can be rendered and tested alone.
 import type { ModuleSettings, ModuleValues } from '../lib/model';
 import { DECKHOUSE_METALLB_NAMESPACE, ipAddressPools, UPSTREAM_METALLB_NAMESPACE } from './metallb';
-import { speakerPodMonitor } from './monitoring';
+import { alertsAndDashboard, speakerPodMonitor } from './monitoring';
 import { namespace } from './namespace';
 import { hooksRbac, speakerRbac } from './rbac';
 import { speakerDaemonSet } from './speaker';
@@ -44,6 +44,7 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
     ...speakerRbac(),
     speakerDaemonSet(values.speaker, speakerImage),
     ...(opts.podMonitor === false ? [] : [speakerPodMonitor()]),
+    ...(opts.podMonitor === false ? [] : alertsAndDashboard()),
     ...(standalone
       ? [
           ...hooksRbac(),

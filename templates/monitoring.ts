@@ -1,4 +1,8 @@
+// Monitoring for Prometheus (prometheus-operator) and Grafana: the speakers' PodMonitor, the alerts
+// (templates/alerts.ts) and the dashboard (templates/dashboard.ts).
 import { MODULE_NAMESPACE } from '../lib/model';
+import { prometheusRule } from './alerts';
+import { grafanaDashboardConfigMap } from './dashboard';
 import { namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject } from './types';
 
@@ -21,4 +25,12 @@ export function speakerPodMonitor(): KubernetesObject {
       ],
     },
   };
+}
+
+/**
+ * The alerts and the dashboard. Like the PodMonitor they are for a cluster that runs
+ * prometheus-operator; the dashboard is a ConfigMap for Grafana's sidecar, so it needs no CRD.
+ */
+export function alertsAndDashboard(): KubernetesObject[] {
+  return [prometheusRule(), grafanaDashboardConfigMap()];
 }
