@@ -19,7 +19,7 @@
 //   L2LoadBalancer), allocate nothing and release nothing. A non-integer or negative count is treated
 //   as `keepOnly`.
 
-import { canonicalAddress, lowestFree, poolContains, type Pool } from '../address/pool';
+import { lowestFree, parseCanonical, poolContains, type Pool } from '../address/pool';
 
 export interface AllocationRequest {
   serviceKey: string;
@@ -74,7 +74,10 @@ interface Holding {
   l2lbName: string;
   index: number;
   address: string;
-  age: Age;
+  /** Age of the holder: `createdAt` as epoch ms (unparsable = youngest), then as text. */
+  ms: number;
+  createdAt: string;
+  inPool: boolean;
   keeps: boolean;
 }
 
@@ -84,15 +87,33 @@ interface Age {
   serviceKey: string;
 }
 
-function ageOf(createdAt: string, serviceKey: string): Age {
-  const ms = Date.parse(createdAt);
-  return { ms: Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms, text: createdAt, serviceKey };
+/** Epoch ms of a timestamp, unparsable = youngest; `cache` spares re-parsing shared timestamps. */
+function epochMs(createdAt: string, cache?: Map<string, number>): number {
+  let ms = cache?.get(createdAt);
+  if (ms === undefined) {
+    ms = Date.parse(createdAt);
+    if (Number.isNaN(ms)) ms = Number.POSITIVE_INFINITY;
+    cache?.set(createdAt, ms);
+  }
+  return ms;
 }
 
 function compareAge(a: Age, b: Age): number {
   if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
   if (a.text !== b.text) return a.text < b.text ? -1 : 1;
   return compareText(a.serviceKey, b.serviceKey);
+}
+
+/** Older holder first, then serviceKey, index and L2LoadBalancer: a total order, so input order never matters. */
+function compareHolders(a: Holding, b: Holding): number {
+  return (
+    compareAge(
+      { ms: a.ms, text: a.createdAt, serviceKey: a.serviceKey },
+      { ms: b.ms, text: b.createdAt, serviceKey: b.serviceKey },
+    ) ||
+    a.index - b.index ||
+    compareText(a.l2lbName, b.l2lbName)
+  );
 }
 
 function compareText(a: string, b: string): number {
@@ -128,14 +149,33 @@ const PROBLEM_ORDER: readonly AllocationProblemKind[] = [
 export function allocate(input: AllocationInput): AllocationResult {
   const problems: AllocationProblem[] = [];
   const services = collectServices(input);
+  for (const s of services.values()) {
+    if (s.pool !== undefined) continue;
+    problems.push({
+      serviceKey: s.request.serviceKey,
+      kind: 'UnknownPool',
+      message: `L2LoadBalancer ${s.request.l2lbName} does not exist or has no usable pool; the Service keeps its addresses and gets no new ones until it does`,
+    });
+  }
   const holdings = collectHoldings(input.existing, services, problems);
   // Every address any existing allocation holds stays taken for this run (see the header).
-  const taken = new Set<string>(holdings.map((h) => h.address));
+  const taken = new Set<string>();
+  for (const h of holdings) taken.add(h.address);
+  /** One holder per address (the least serviceKey), for messages; built when first needed. */
+  let holders: Map<string, string> | undefined;
+  const heldBy = (address: string): string | undefined => {
+    if (holders === undefined) {
+      holders = new Map();
+      for (const h of holdings) {
+        const other = holders.get(h.address);
+        if (other === undefined || h.serviceKey < other) holders.set(h.address, h.serviceKey);
+      }
+    }
+    return holders.get(address);
+  };
   const keptBy = resolveConflicts(holdings, services, problems);
   /** Who got an address by request in this run (for messages). */
   const claimedBy = new Map<string, string>();
-  const heldBy = new Map<string, string>();
-  for (const h of holdings) if (!heldBy.has(h.address)) heldBy.set(h.address, h.serviceKey);
 
   const ordered = [...services.values()].sort((a, b) => compareAge(a.age, b.age));
   for (const s of ordered) {
@@ -147,13 +187,13 @@ export function allocate(input: AllocationInput): AllocationResult {
   }
   assignLowestFree(ordered, taken);
 
+  // `services` iterates in serviceKey order, so allocations come out sorted without a global sort.
   const allocations: Allocation[] = [];
-  for (const s of ordered) {
+  for (const s of services.values()) {
     if (s.keepAll) {
-      for (const h of s.holdings) {
-        if (keptBy.get(h.address) === h)
-          allocations.push(allocation(h.serviceKey, h.l2lbName, h.index, h.address));
-      }
+      const kept = s.holdings.filter((h) => keptBy.get(h.address) === h);
+      kept.sort((a, b) => a.index - b.index || compareText(a.l2lbName, b.l2lbName));
+      for (const h of kept) allocations.push(allocation(h.serviceKey, h.l2lbName, h.index, h.address));
       continue;
     }
     s.addresses.forEach((address, index) =>
@@ -168,10 +208,6 @@ export function allocate(input: AllocationInput): AllocationResult {
       });
     }
   }
-  allocations.sort(
-    (a, b) =>
-      compareText(a.serviceKey, b.serviceKey) || a.index - b.index || compareText(a.l2lbName, b.l2lbName),
-  );
   problems.sort(
     (a, b) =>
       compareText(a.serviceKey, b.serviceKey) ||
@@ -203,7 +239,7 @@ function collectServices(input: AllocationInput): Map<string, ServiceWork> {
     const validCount = Number.isInteger(request.count) && request.count >= 0;
     services.set(request.serviceKey, {
       request,
-      age: ageOf(request.createdAt, request.serviceKey),
+      age: { ms: epochMs(request.createdAt), text: request.createdAt, serviceKey: request.serviceKey },
       pool,
       keepAll: request.keepOnly === true || pool === undefined || !validCount,
       holdings: [],
@@ -222,59 +258,51 @@ function collectHoldings(
   problems: AllocationProblem[],
 ): Holding[] {
   const holdings: Holding[] = [];
+  const msCache = new Map<string, number>();
   for (const e of existing) {
-    const address = canonicalAddress(e.address.trim());
-    if (address === undefined) continue;
-    holdings.push({
+    const parsed = parseCanonical(e.address.trim());
+    if (parsed === undefined) continue;
+    const s = services.get(e.serviceKey);
+    const h: Holding = {
       serviceKey: e.serviceKey,
       l2lbName: e.l2lbName,
       index: e.index,
-      address,
-      age: ageOf(e.createdAt, e.serviceKey),
+      address: parsed.text,
+      ms: epochMs(e.createdAt, msCache),
+      createdAt: e.createdAt,
+      inPool: s?.pool !== undefined && poolContains(s.pool, parsed.address),
       keeps: false,
-    });
-  }
-  // Sorted so that duplicates of one index resolve the same way whatever the input order.
-  holdings.sort(
-    (a, b) =>
-      compareText(a.serviceKey, b.serviceKey) ||
-      compareText(a.l2lbName, b.l2lbName) ||
-      a.index - b.index ||
-      compareText(a.address, b.address),
-  );
-  const seenIndex = new Set<string>();
-  for (const h of holdings) {
-    const s = services.get(h.serviceKey);
-    if (s === undefined) continue;
-    s.holdings.push(h);
-    const slot = `${h.l2lbName}\u0000${h.index}`;
-    if (seenIndex.has(`${h.serviceKey}\u0000${slot}`)) continue;
-    seenIndex.add(`${h.serviceKey}\u0000${slot}`);
-    if (s.keepAll) {
-      h.keeps = true;
-      continue;
-    }
-    const { l2lbName, count } = s.request;
-    if (h.l2lbName !== l2lbName || !Number.isInteger(h.index) || h.index < 0 || h.index >= count) continue;
-    if (s.pool !== undefined && !poolContains(s.pool, h.address)) {
-      problems.push({
-        serviceKey: h.serviceKey,
-        kind: 'AddressLeftPool',
-        index: h.index,
-        address: h.address,
-        message: `address ${h.address} of index ${h.index} is no longer in the pool of L2LoadBalancer ${l2lbName}; index ${h.index} gets a new address`,
-      });
-      continue;
-    }
-    h.keeps = true;
+    };
+    holdings.push(h);
+    s?.holdings.push(h);
   }
   for (const s of services.values()) {
-    if (s.pool === undefined) {
-      problems.push({
-        serviceKey: s.request.serviceKey,
-        kind: 'UnknownPool',
-        message: `L2LoadBalancer ${s.request.l2lbName} does not exist or has no usable pool; the Service keeps its addresses and gets no new ones until it does`,
-      });
+    // Two holdings of one index resolve the same way whatever the input order: the one still in the pool.
+    s.holdings.sort(
+      (a, b) =>
+        compareText(a.l2lbName, b.l2lbName) ||
+        a.index - b.index ||
+        Number(b.inPool) - Number(a.inPool) ||
+        compareText(a.address, b.address),
+    );
+    let filled: Holding | undefined;
+    for (const h of s.holdings) {
+      if (filled !== undefined && filled.l2lbName === h.l2lbName && filled.index === h.index) continue;
+      const { l2lbName, count } = s.request;
+      const inRange = h.l2lbName === l2lbName && Number.isInteger(h.index) && h.index >= 0 && h.index < count;
+      if (!s.keepAll && !inRange) continue;
+      if (!s.keepAll && !h.inPool) {
+        problems.push({
+          serviceKey: h.serviceKey,
+          kind: 'AddressLeftPool',
+          index: h.index,
+          address: h.address,
+          message: `address ${h.address} of index ${h.index} is no longer in the pool of L2LoadBalancer ${l2lbName}; index ${h.index} gets a new address`,
+        });
+        continue;
+      }
+      h.keeps = true;
+      filled = h;
     }
   }
   return holdings;
@@ -295,7 +323,7 @@ function resolveConflicts(
       keptBy.set(h.address, h);
       continue;
     }
-    const hWins = (compareAge(h.age, current.age) || h.index - current.index) < 0;
+    const hWins = compareHolders(h, current) < 0;
     losers.push(hWins ? current : h);
     if (hWins) keptBy.set(h.address, h);
   }
@@ -329,7 +357,7 @@ function assignRequested(
   keptBy: ReadonlyMap<string, Holding>,
   taken: Set<string>,
   claimedBy: Map<string, string>,
-  heldBy: ReadonlyMap<string, string>,
+  heldBy: (address: string) => string | undefined,
   problems: AllocationProblem[],
 ): void {
   const { serviceKey, l2lbName, requested, count } = s.request;
@@ -360,18 +388,19 @@ function assignRequested(
     const raw = (requested[i] as string).trim();
     if (raw === '') continue;
     const entry = `load-balancer-ips entry ${i} "${raw}"`;
-    const address = canonicalAddress(raw);
-    if (address === undefined) {
+    const parsed = parseCanonical(raw);
+    if (parsed === undefined) {
       refuse(i, 'RequestedAddressInvalid', undefined, `${entry} is not an IPv4 or IPv6 address`);
       continue;
     }
+    const address = parsed.text;
     const first = firstIndexOf.get(address);
     if (first !== undefined) {
       refuse(i, 'RequestedAddressDuplicate', address, `${entry} repeats entry ${first}`);
       continue;
     }
     firstIndexOf.set(address, i);
-    if (!poolContains(pool, address)) {
+    if (!poolContains(pool, parsed.address)) {
       refuse(
         i,
         'RequestedAddressOutsidePool',
@@ -419,11 +448,11 @@ function otherHolder(
   serviceKey: string,
   keptBy: ReadonlyMap<string, Holding>,
   claimedBy: ReadonlyMap<string, string>,
-  heldBy: ReadonlyMap<string, string>,
+  heldBy: (address: string) => string | undefined,
   taken: ReadonlySet<string>,
 ): string | undefined {
   if (!taken.has(address)) return undefined;
-  const holder = keptBy.get(address)?.serviceKey ?? claimedBy.get(address) ?? heldBy.get(address);
+  const holder = keptBy.get(address)?.serviceKey ?? claimedBy.get(address) ?? heldBy(address);
   return holder === serviceKey ? undefined : holder;
 }
 

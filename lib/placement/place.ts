@@ -12,8 +12,11 @@
 // - Rendezvous scores are ascending: the lowest score ranks first.
 // - A node whose readySince is missing or unparsable is never "mature", so rebalancing never moves an
 //   index onto it (orphans still may go there: a failed-over index needs a home now).
-// - Rebalance moves prefer indices that already moved in this run (their speakers are moving anyway),
-//   so a node failure moves only what that node held whenever the rest was balanced.
+// - Spread and Rebalance moves happen only in a calm run, one without NodeFailed moves: while nodes
+//   fail, only what they held moves; balance is restored from the next run on.
+// - Spread and Rebalance moves prefer indices that already moved in this run (new ones are not yet
+//   announced, so moving them costs nothing). A move records where an index was and where it ends,
+//   with the reason of its first move in the run.
 // - `maxCandidates` below 1 is taken as 1; `maxMovesPerRun` below 0 as 0.
 // - `eligible` lists every eligible node of each L2LoadBalancer, fresh or demoted, sorted by name
 //   (before the `externalTrafficPolicy: Local` filter, which is per index).
@@ -174,48 +177,310 @@ function compareText(a: string, b: string): number {
 }
 
 export function place(input: PlacementInput): PlacementResult {
-  const cluster = new Cluster(input);
+  const plan = new Plan(input);
+  plan.keepPreferred();
+  plan.placeOrphans();
+  // Voluntary moves wait for a calm run: while nodes fail, only what they held moves.
+  if (input.rebalance.mode === 'Gradual' && !plan.hasMoves('NodeFailed')) {
+    const budget = plan.spread(Math.max(0, Math.floor(input.rebalance.maxMovesPerRun)));
+    plan.rebalance(budget);
+  }
   const maxCandidates = Math.max(1, Math.floor(input.maxCandidates ?? DEFAULT_MAX_CANDIDATES));
-  const work = indexWork(input.indices, cluster);
-  const members = serviceMembers(work);
-  const preferred = new Int32Array(work.length).fill(NONE);
-  /** The move of each index (by work position) that changed its preferred node in this run. */
-  const moves = new Map<number, Move>();
-  const move = (i: number, to: number, reason: MoveReason): void => {
-    const w = work[i] as IndexWork;
+  return plan.result(maxCandidates);
+}
+
+/** The indices to place, the state of their placement in this run, and the steps of the algorithm. */
+class Plan {
+  private readonly cluster: Cluster;
+  /** Indices in (serviceKey, l2lbName, index, key) order; positions in this array identify them. */
+  private readonly work: IndexWork[];
+  /** Positions of the indices of each Service. */
+  private readonly members: number[][] = [];
+  /** Preferred node id of each index, NONE while it has none. */
+  private readonly preferred: Int32Array;
+  /** The move of each index that changed its preferred node in this run. */
+  private readonly moves = new Map<number, Move>();
+  /** Per node, how many indices of the Service being placed sit there (zeroed after each use). */
+  private readonly sameService: Int32Array;
+
+  constructor(input: PlacementInput) {
+    this.cluster = new Cluster(input);
+    this.work = indexWork(input.indices, this.cluster);
+    this.work.forEach((w, i) => (this.members[w.service] ??= []).push(i));
+    this.preferred = new Int32Array(this.work.length).fill(NONE);
+    this.sameService = new Int32Array(this.cluster.names.length);
+  }
+
+  hasMoves(reason: MoveReason): boolean {
+    for (const m of this.moves.values()) if (m.reason === reason) return true;
+    return false;
+  }
+
+  private score(i: number, node: number): number {
+    return combine((this.work[i] as IndexWork).keyHash, this.cluster.hashes[node] as number);
+  }
+
+  private load(node: number): number {
+    return this.cluster.load[node] as number;
+  }
+
+  private assign(i: number, node: number): void {
+    const previous = this.preferred[i] as number;
+    if (previous !== NONE) (this.cluster.load[previous] as number)--;
+    this.preferred[i] = node;
+    (this.cluster.load[node] as number)++;
+  }
+
+  /** One move per index and run, from where it was to where it ends; the first reason says why. */
+  private move(i: number, to: number, reason: MoveReason): void {
+    this.assign(i, to);
+    const w = this.work[i] as IndexWork;
     const from = w.spec.current[0];
-    const previous = preferred[i] as number;
-    if (previous !== NONE) (cluster.load[previous] as number)--;
-    preferred[i] = to;
-    (cluster.load[to] as number)++;
-    const name = cluster.names[to] as string;
-    if (from === name) moves.delete(i);
-    else moves.set(i, { key: w.spec.key, ...(from === undefined ? {} : { from }), to: name, reason });
-  };
-
-  keepPreferred(work, cluster, preferred);
-  const scratch = new Int32Array(cluster.names.length);
-  placeOrphans(work, cluster, members, preferred, scratch, move);
-  if (input.rebalance.mode === 'Gradual') {
-    let budget = Math.max(0, Math.floor(input.rebalance.maxMovesPerRun));
-    const movedThisRun = (i: number): boolean => moves.has(i);
-    budget = spread(work, cluster, members, preferred, budget, move);
-    rebalance(work, cluster, members, preferred, budget, movedThisRun, move);
+    const name = this.cluster.names[to] as string;
+    const why = this.moves.get(i)?.reason ?? reason;
+    if (from === name) this.moves.delete(i);
+    else
+      this.moves.set(i, { key: w.spec.key, ...(from === undefined ? {} : { from }), to: name, reason: why });
   }
 
-  const candidates = new Map<string, string[]>();
-  work.forEach((w, i) =>
-    candidates.set(w.spec.key, rankCandidates(i, work, cluster, members, preferred, maxCandidates)),
-  );
-  const eligible = new Map<string, string[]>();
-  for (const name of [...cluster.eligible.keys()].sort(compareText)) {
-    eligible.set(
-      name,
-      (cluster.eligible.get(name) as { ids: number[] }).ids.map((id) => cluster.names[id] as string),
-    );
+  /** Preferred nodes of the other indices of i's Service. */
+  private siblingNodes(i: number): Set<number> {
+    const nodes = new Set<number>();
+    for (const j of this.members[(this.work[i] as IndexWork).service] as number[]) {
+      if (j !== i && this.preferred[j] !== NONE) nodes.add(this.preferred[j] as number);
+    }
+    return nodes;
   }
-  const sortedMoves = [...moves.values()].sort((a, b) => compareText(a.key, b.key));
-  return { candidates, moves: sortedMoves, eligible };
+
+  /** Step 1: an index keeps current[0] while it stays eligible and its speaker fresh. */
+  keepPreferred(): void {
+    this.work.forEach((w, i) => {
+      const first = w.spec.current[0];
+      const id = first === undefined ? undefined : this.cluster.idOf.get(first);
+      if (id !== undefined && isEligible(w, id) && this.cluster.fresh[id] === 1) this.assign(i, id);
+    });
+  }
+
+  /**
+   * Step 2: every index without a preferred node. Where the speakers have already failed over (the
+   * first eligible fresh node in `current`) it stays, to avoid a second move; otherwise it goes where
+   * its Service is least present, then the global load is least, then by rendezvous score. Demoted
+   * nodes only when no fresh node is eligible.
+   */
+  placeOrphans(): void {
+    this.work.forEach((w, i) => {
+      if (this.preferred[i] !== NONE || w.eligible.length === 0) return;
+      const reason: MoveReason = w.spec.current.length === 0 ? 'New' : 'NodeFailed';
+      for (const tier of [1, 0]) {
+        const inCurrent = w.spec.current
+          .map((n) => this.cluster.idOf.get(n))
+          .find((id) => id !== undefined && isEligible(w, id) && this.cluster.fresh[id] === tier);
+        const target = inCurrent ?? this.leastUsed(i, tier);
+        if (target !== NONE) return this.move(i, target, reason);
+      }
+    });
+  }
+
+  /** The node of the given freshness tier minimising (same-Service indices, global load, score). */
+  private leastUsed(i: number, tier: number): number {
+    const w = this.work[i] as IndexWork;
+    const sibling = this.members[w.service] as number[];
+    const same = this.sameService;
+    for (const j of sibling) if (this.preferred[j] !== NONE) (same[this.preferred[j] as number] as number)++;
+    let best = NONE;
+    let bestSame = 0;
+    let bestLoad = 0;
+    let bestScore = 0;
+    for (const id of w.eligible) {
+      if (this.cluster.fresh[id] !== tier) continue;
+      const s = same[id] as number;
+      const load = this.load(id);
+      const score = this.score(i, id);
+      // Ids ascend, so on a full tie the earlier (lower name) node stays.
+      if (
+        best === NONE ||
+        s < bestSame ||
+        (s === bestSame && (load < bestLoad || (load === bestLoad && score < bestScore)))
+      ) {
+        best = id;
+        bestSame = s;
+        bestLoad = load;
+        bestScore = score;
+      }
+    }
+    for (const j of sibling) if (this.preferred[j] !== NONE) same[this.preferred[j] as number] = 0;
+    return best;
+  }
+
+  /** The mature node for index i, unused by its Service, with the least (load, score) below `maxLoad`. */
+  private bestTarget(i: number, maxLoad: number): number {
+    const w = this.work[i] as IndexWork;
+    const avoid = this.siblingNodes(i);
+    let best = NONE;
+    let bestLoad = 0;
+    let bestScore = 0;
+    for (const id of w.eligible) {
+      const load = this.load(id);
+      if (this.cluster.mature[id] !== 1 || avoid.has(id) || load > maxLoad) continue;
+      const score = this.score(i, id);
+      if (best === NONE || load < bestLoad || (load === bestLoad && score < bestScore)) {
+        best = id;
+        bestLoad = load;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** Indices that moved in this run first (new ones are not announced yet), then in order. */
+  private movedFirst(indices: number[]): number[] {
+    return indices.sort((a, b) => Number(this.moves.has(b)) - Number(this.moves.has(a)) || a - b);
+  }
+
+  /**
+   * Step 3a: separate indices of one Service that share a node, onto mature nodes the Service does
+   * not use. Of the indices on one node, one that did not move in this run stays. Returns the budget
+   * left.
+   */
+  spread(budget: number): number {
+    for (const sibling of this.members) {
+      const byNode = new Map<number, number[]>();
+      for (const i of sibling) {
+        const node = this.preferred[i] as number;
+        if (node !== NONE) byNode.set(node, [...(byNode.get(node) ?? []), i]);
+      }
+      for (const sharing of byNode.values()) {
+        // The first index that did not move in this run stays; the others go.
+        sharing.sort((a, b) => Number(this.moves.has(a)) - Number(this.moves.has(b)) || a - b);
+        for (const i of sharing.slice(1)) {
+          if (budget <= 0) return 0;
+          const target = this.bestTarget(i, Number.POSITIVE_INFINITY);
+          if (target === NONE) continue;
+          this.move(i, target, 'Spread');
+          budget--;
+        }
+      }
+    }
+    return budget;
+  }
+
+  /**
+   * Step 3b: while an L2LoadBalancer has an index on a node whose load exceeds that of a mature node of
+   * its eligible set by more than one, move one, never onto a node its Service already uses. Each
+   * round takes the move with the largest load gap over all L2LoadBalancers, so a node that joins
+   * draws from the most loaded nodes first. Each move lowers the sum of squared loads, so this ends.
+   */
+  rebalance(budget: number): void {
+    const onNode = new Map<string, Map<number, number[]>>();
+    this.work.forEach((w, i) => {
+      const node = this.preferred[i] as number;
+      if (node === NONE || !this.cluster.eligible.has(w.spec.l2lbName)) return;
+      const byNode = onNode.get(w.spec.l2lbName) ?? new Map<number, number[]>();
+      byNode.set(node, [...(byNode.get(node) ?? []), i]);
+      onNode.set(w.spec.l2lbName, byNode);
+    });
+    const names = [...onNode.keys()].sort(compareText);
+    for (; budget > 0; budget--) {
+      let best:
+        { index: number; from: number; to: number; gap: number; byNode: Map<number, number[]> } | undefined;
+      for (const name of names) {
+        const byNode = onNode.get(name) as Map<number, number[]>;
+        const found = this.rebalanceMove(name, byNode);
+        if (found !== undefined && (best === undefined || found.gap > best.gap)) best = { ...found, byNode };
+      }
+      if (best === undefined) return;
+      const { index, from, to, byNode } = best;
+      byNode.set(
+        from,
+        (byNode.get(from) as number[]).filter((i) => i !== index),
+      );
+      byNode.set(to, [...(byNode.get(to) ?? []), index]);
+      this.move(index, to, 'Rebalance');
+    }
+  }
+
+  /** The move with the largest load gap for one L2LoadBalancer, from its most loaded node that can give. */
+  private rebalanceMove(
+    name: string,
+    byNode: ReadonlyMap<number, number[]>,
+  ): { index: number; from: number; to: number; gap: number } | undefined {
+    let minTargetLoad = Number.POSITIVE_INFINITY;
+    for (const id of (this.cluster.eligible.get(name) as { ids: number[] }).ids) {
+      if (this.cluster.mature[id] === 1) minTargetLoad = Math.min(minTargetLoad, this.load(id));
+    }
+    const sources = [...byNode.keys()].sort((a, b) => this.load(b) - this.load(a) || a - b);
+    for (const source of sources) {
+      const sourceLoad = this.load(source);
+      if (sourceLoad - minTargetLoad <= 1) return undefined;
+      for (const i of this.movedFirst([...(byNode.get(source) as number[])])) {
+        const to = this.bestTarget(i, sourceLoad - 2);
+        if (to !== NONE) return { index: i, from: source, to, gap: sourceLoad - this.load(to) };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Step 4: preferred first, then the other fresh eligible nodes (those preferred by the Service's
+   * other indices last, then by rendezvous score), then demoted nodes in the same order; at most `max`.
+   */
+  private rankCandidates(i: number, max: number): string[] {
+    const first = this.preferred[i] as number;
+    if (first === NONE) return [];
+    const w = this.work[i] as IndexWork;
+    // Mark the nodes the Service's other indices prefer (scratch array, cleared below).
+    const sibling = this.members[w.service] as number[];
+    const marks = this.sameService;
+    for (const j of sibling)
+      if (j !== i && this.preferred[j] !== NONE) (marks[this.preferred[j] as number] as number)++;
+    // The best (max - 1) by an exact composite rank: tier, sibling, score (< 2^32); the id breaks ties.
+    // Kept sorted in two small parallel arrays: this loop runs for every (index, eligible node) pair.
+    const room = max - 1;
+    const ranks: number[] = [];
+    const ids: number[] = [];
+    for (const id of w.eligible) {
+      if (id === first || room === 0) continue;
+      const tier = (this.cluster.fresh[id] === 1 ? 0 : 2) + ((marks[id] as number) > 0 ? 1 : 0);
+      const rank = tier * 2 ** 32 + this.score(i, id);
+      let at = ids.length;
+      if (at === room) {
+        const worst = ranks[at - 1] as number;
+        if (rank > worst || (rank === worst && id > (ids[at - 1] as number))) continue;
+        at--;
+      }
+      while (
+        at > 0 &&
+        ((ranks[at - 1] as number) > rank ||
+          ((ranks[at - 1] as number) === rank && (ids[at - 1] as number) > id))
+      ) {
+        ranks[at] = ranks[at - 1] as number;
+        ids[at] = ids[at - 1] as number;
+        at--;
+      }
+      ranks[at] = rank;
+      ids[at] = id;
+    }
+    for (const j of sibling)
+      if (j !== i && this.preferred[j] !== NONE) marks[this.preferred[j] as number] = 0;
+    const out = [this.cluster.names[first] as string];
+    for (const id of ids) out.push(this.cluster.names[id] as string);
+    return out;
+  }
+
+  result(maxCandidates: number): PlacementResult {
+    const candidates = new Map<string, string[]>();
+    this.work.forEach((w, i) => candidates.set(w.spec.key, this.rankCandidates(i, maxCandidates)));
+    const eligible = new Map<string, string[]>();
+    for (const name of [...this.cluster.eligible.keys()].sort(compareText)) {
+      const ids = (this.cluster.eligible.get(name) as { ids: number[] }).ids;
+      eligible.set(
+        name,
+        ids.map((id) => this.cluster.names[id] as string),
+      );
+    }
+    const moves = [...this.moves.values()].sort((a, b) => compareText(a.key, b.key));
+    return { candidates, moves, eligible };
+  }
 }
 
 function indexWork(indices: readonly PlacementIndex[], cluster: Cluster): IndexWork[] {
@@ -250,268 +515,4 @@ function indexWork(indices: readonly PlacementIndex[], cluster: Cluster): IndexW
 
 function isEligible(w: IndexWork, node: number): boolean {
   return w.eligibleSet instanceof Set ? w.eligibleSet.has(node) : w.eligibleSet[node] === 1;
-}
-
-/** Positions (in work order) of the indices of each Service. */
-function serviceMembers(work: readonly IndexWork[]): number[][] {
-  const members: number[][] = [];
-  work.forEach((w, i) => (members[w.service] ??= []).push(i));
-  return members;
-}
-
-/** Step 1: an index keeps current[0] while it stays eligible and its speaker fresh. */
-function keepPreferred(work: readonly IndexWork[], cluster: Cluster, preferred: Int32Array): void {
-  work.forEach((w, i) => {
-    const first = w.spec.current[0];
-    const id = first === undefined ? undefined : cluster.idOf.get(first);
-    if (id === undefined || !isEligible(w, id) || cluster.fresh[id] !== 1) return;
-    preferred[i] = id;
-    (cluster.load[id] as number)++;
-  });
-}
-
-type MoveFn = (i: number, to: number, reason: MoveReason) => void;
-
-/**
- * Step 2: every index without a preferred node. Where the speakers have already failed over (the first
- * eligible fresh node in `current`) it stays, to avoid a second move; otherwise it goes where its
- * Service is least present, then the global load is least, then by rendezvous score.
- */
-function placeOrphans(
-  work: readonly IndexWork[],
-  cluster: Cluster,
-  members: readonly number[][],
-  preferred: Int32Array,
-  sameService: Int32Array,
-  move: MoveFn,
-): void {
-  work.forEach((w, i) => {
-    if (preferred[i] !== NONE || w.eligible.length === 0) return;
-    const reason: MoveReason = w.spec.current.length === 0 ? 'New' : 'NodeFailed';
-    for (const tier of [1, 0]) {
-      const inCurrent = w.spec.current
-        .map((n) => cluster.idOf.get(n))
-        .find((id) => id !== undefined && isEligible(w, id) && cluster.fresh[id] === tier);
-      if (inCurrent !== undefined) return move(i, inCurrent, reason);
-      const sibling = members[w.service] as number[];
-      for (const j of sibling) if (preferred[j] !== NONE) (sameService[preferred[j] as number] as number)++;
-      let best = NONE;
-      let bestSame = 0;
-      let bestLoad = 0;
-      let bestScore = 0;
-      for (const id of w.eligible) {
-        if (cluster.fresh[id] !== tier) continue;
-        const same = sameService[id] as number;
-        const load = cluster.load[id] as number;
-        const score = combine(w.keyHash, cluster.hashes[id] as number);
-        // Ids ascend, so on a full tie the earlier (lower name) node stays.
-        if (
-          best === NONE ||
-          same < bestSame ||
-          (same === bestSame && (load < bestLoad || (load === bestLoad && score < bestScore)))
-        ) {
-          best = id;
-          bestSame = same;
-          bestLoad = load;
-          bestScore = score;
-        }
-      }
-      for (const j of sibling) if (preferred[j] !== NONE) sameService[preferred[j] as number] = 0;
-      if (best !== NONE) return move(i, best, reason);
-    }
-  });
-}
-
-/** Preferred nodes of the other indices of i's Service. */
-function siblingNodes(
-  i: number,
-  work: readonly IndexWork[],
-  members: readonly number[][],
-  preferred: Int32Array,
-): Set<number> {
-  const nodes = new Set<number>();
-  for (const j of members[(work[i] as IndexWork).service] as number[]) {
-    if (j !== i && preferred[j] !== NONE) nodes.add(preferred[j] as number);
-  }
-  return nodes;
-}
-
-/** The mature node of i's eligible set, unused by its Service, with the least (load, score); NONE if none. */
-function bestTarget(
-  i: number,
-  work: readonly IndexWork[],
-  cluster: Cluster,
-  avoid: ReadonlySet<number>,
-  acceptLoad: (load: number) => boolean,
-): number {
-  const w = work[i] as IndexWork;
-  let best = NONE;
-  let bestLoad = 0;
-  let bestScore = 0;
-  for (const id of w.eligible) {
-    const load = cluster.load[id] as number;
-    if (cluster.mature[id] !== 1 || avoid.has(id) || !acceptLoad(load)) continue;
-    const score = combine(w.keyHash, cluster.hashes[id] as number);
-    if (best === NONE || load < bestLoad || (load === bestLoad && score < bestScore)) {
-      best = id;
-      bestLoad = load;
-      bestScore = score;
-    }
-  }
-  return best;
-}
-
-/** Step 3a: separate indices of one Service that share a node, onto mature nodes the Service does not use. */
-function spread(
-  work: readonly IndexWork[],
-  cluster: Cluster,
-  members: readonly number[][],
-  preferred: Int32Array,
-  budget: number,
-  move: MoveFn,
-): number {
-  for (const sibling of members) {
-    const seen = new Set<number>();
-    for (const i of sibling) {
-      if (budget <= 0) return 0;
-      const node = preferred[i] as number;
-      if (node === NONE) continue;
-      if (!seen.has(node)) {
-        seen.add(node);
-        continue;
-      }
-      const target = bestTarget(i, work, cluster, siblingNodes(i, work, members, preferred), () => true);
-      if (target === NONE) continue;
-      move(i, target, 'Spread');
-      seen.add(target);
-      budget--;
-    }
-  }
-  return budget;
-}
-
-/**
- * Step 3b: move indices from the most to the least loaded eligible node of each L2LoadBalancer while
- * their loads differ by more than one, never onto a node the index's Service already uses. One move per
- * L2LoadBalancer per round, round after round, until nothing moves or the budget is spent. Each move
- * lowers the sum of squared loads, so this ends.
- */
-function rebalance(
-  work: readonly IndexWork[],
-  cluster: Cluster,
-  members: readonly number[][],
-  preferred: Int32Array,
-  budget: number,
-  movedThisRun: (i: number) => boolean,
-  move: MoveFn,
-): void {
-  const byBalancer = new Map<string, number[]>();
-  work.forEach((w, i) => {
-    const list = byBalancer.get(w.spec.l2lbName) ?? [];
-    list.push(i);
-    byBalancer.set(w.spec.l2lbName, list);
-  });
-  const names = [...byBalancer.keys()].filter((n) => cluster.eligible.has(n)).sort(compareText);
-  for (let moved = true; moved && budget > 0;) {
-    moved = false;
-    for (const name of names) {
-      if (budget <= 0) return;
-      const found = findRebalanceMove(
-        byBalancer.get(name) as number[],
-        work,
-        cluster,
-        members,
-        preferred,
-        movedThisRun,
-      );
-      if (found === undefined) continue;
-      move(found.index, found.to, 'Rebalance');
-      budget--;
-      moved = true;
-    }
-  }
-}
-
-function findRebalanceMove(
-  indices: readonly number[],
-  work: readonly IndexWork[],
-  cluster: Cluster,
-  members: readonly number[][],
-  preferred: Int32Array,
-  movedThisRun: (i: number) => boolean,
-): { index: number; to: number } | undefined {
-  const onNode = new Map<number, number[]>();
-  for (const i of indices) {
-    const node = preferred[i] as number;
-    if (node === NONE) continue;
-    const list = onNode.get(node) ?? [];
-    list.push(i);
-    onNode.set(node, list);
-  }
-  let minTargetLoad = Number.POSITIVE_INFINITY;
-  const balancer = cluster.eligible.get((work[indices[0] as number] as IndexWork).spec.l2lbName);
-  for (const id of balancer?.ids ?? []) {
-    if (cluster.mature[id] === 1) minTargetLoad = Math.min(minTargetLoad, cluster.load[id] as number);
-  }
-  const sources = [...onNode.keys()].sort(
-    (a, b) => (cluster.load[b] as number) - (cluster.load[a] as number) || a - b,
-  );
-  for (const source of sources) {
-    const sourceLoad = cluster.load[source] as number;
-    if (sourceLoad - minTargetLoad <= 1) return undefined;
-    const here = (onNode.get(source) as number[])
-      .slice()
-      .sort((a, b) => Number(movedThisRun(b)) - Number(movedThisRun(a)) || a - b);
-    for (const i of here) {
-      const to = bestTarget(
-        i,
-        work,
-        cluster,
-        siblingNodes(i, work, members, preferred),
-        (load) => sourceLoad - load > 1,
-      );
-      if (to !== NONE) return { index: i, to };
-    }
-  }
-  return undefined;
-}
-
-/**
- * Step 4: preferred first, then the other fresh eligible nodes (those preferred by the Service's other
- * indices last, then by rendezvous score), then demoted nodes in the same order; at most `max`.
- */
-function rankCandidates(
-  i: number,
-  work: readonly IndexWork[],
-  cluster: Cluster,
-  members: readonly number[][],
-  preferred: Int32Array,
-  max: number,
-): string[] {
-  const first = preferred[i] as number;
-  if (first === NONE) return [];
-  const w = work[i] as IndexWork;
-  const siblings = siblingNodes(i, work, members, preferred);
-  // Keep the best (max - 1) by an exact composite rank: tier, sibling, score (< 2^32); node id breaks ties.
-  const best: Array<{ rank: number; id: number }> = [];
-  const room = max - 1;
-  for (const id of w.eligible) {
-    if (id === first || room === 0) continue;
-    const tier = cluster.fresh[id] === 1 ? 0 : 2;
-    const rank =
-      (tier + (siblings.has(id) ? 1 : 0)) * 2 ** 32 + combine(w.keyHash, cluster.hashes[id] as number);
-    if (best.length === room) {
-      const worst = best[room - 1] as { rank: number; id: number };
-      if (rank > worst.rank || (rank === worst.rank && id > worst.id)) continue;
-      best.pop();
-    }
-    let at = best.length;
-    while (at > 0) {
-      const prev = best[at - 1] as { rank: number; id: number };
-      if (prev.rank < rank || (prev.rank === rank && prev.id < id)) break;
-      at--;
-    }
-    best.splice(at, 0, { rank, id });
-  }
-  return [first, ...best.map((b) => b.id)].map((id) => cluster.names[id] as string);
 }

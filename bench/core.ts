@@ -1,0 +1,112 @@
+// Benchmark of the pure core (no process start, no I/O): allocate and place for 10,000 Services with
+// 3 indices each, 50 L2LoadBalancers with a pool each, 500 nodes (10 balancer groups of 50).
+// Run: npx tsx bench/core.ts   (BENCH_SERVICES=... to scale). Prints wall times; asserts nothing.
+import { performance } from 'node:perf_hooks';
+import { parsePool, type Pool } from '../lib/address/pool';
+import { allocate, type AllocationInput, type ExistingAllocation } from '../lib/allocation/allocate';
+import { place, type PlacementIndex, type PlacementInput } from '../lib/placement/place';
+import type { L2LoadBalancer, NodeState } from '../lib/model';
+
+const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
+const INDICES = 3;
+const BALANCERS = 50;
+const NODES = 500;
+const GROUPS = 10;
+const REPEAT = 9;
+const NOW = Date.parse('2026-11-26T12:00:00Z');
+
+const nodes: NodeState[] = Array.from({ length: NODES }, (_, i) => ({
+  name: `node-${String(i).padStart(3, '0')}`,
+  labels: { 'l2lb.example/group': `g${i % GROUPS}` },
+  ready: true,
+  readySince: '2026-11-01T00:00:00Z',
+}));
+const balancers: L2LoadBalancer[] = Array.from({ length: BALANCERS }, (_, i) => ({
+  name: `lb-${i}`,
+  // A /22 each (1,022 usable addresses), plus an IPv6 /64 that is never reached.
+  addressPool: [`10.${i}.0.0/22`, `2001:db8:${i.toString(16)}::/64`],
+  nodeSelector: { 'l2lb.example/group': `g${i % GROUPS}` },
+  interfaces: [],
+  isDefault: i === 0,
+  creationTimestamp: '2026-11-01T00:00:00Z',
+}));
+const pools = new Map<string, Pool>(balancers.map((b) => [b.name, parsePool(b.addressPool).pool]));
+const services = Array.from({ length: SERVICES }, (_, i) => ({
+  serviceKey: `ns-${i % 100}/svc-${i}`,
+  l2lbName: `lb-${i % BALANCERS}`,
+  createdAt: new Date(Date.parse('2026-11-02T00:00:00Z') + i * 1000).toISOString(),
+}));
+
+const ms = (values: number[], at: number): string => (values[at] as number).toFixed(1).padStart(7);
+
+/** Wall time (min / median / max) and the median CPU time of the process, which a busy machine distorts less. */
+function time<T>(name: string, f: () => T): T {
+  let result = f(); // warm-up
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let r = 0; r < REPEAT; r++) {
+    const startCpu = process.cpuUsage();
+    const start = performance.now();
+    result = f();
+    wall.push(performance.now() - start);
+    const used = process.cpuUsage(startCpu);
+    cpu.push((used.user + used.system) / 1000);
+  }
+  wall.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
+  const mid = Math.floor(REPEAT / 2);
+  console.log(
+    `${name.padEnd(52)} wall min ${ms(wall, 0)} ms  median ${ms(wall, mid)} ms  max ${ms(wall, REPEAT - 1)} ms   cpu median ${ms(cpu, mid)} ms`,
+  );
+  return result;
+}
+
+console.log(
+  `${SERVICES} Services x ${INDICES} indices, ${BALANCERS} pools, ${NODES} nodes; ${REPEAT} runs after a warm-up`,
+);
+
+// Allocation: first run (nothing allocated), then the steady state (every index keeps its address).
+const requests = services.map((s) => ({ ...s, count: INDICES, requested: [] as string[] }));
+const fresh: AllocationInput = { pools, requests, existing: [] };
+const first = time('allocate: first run, every address new', () => allocate(fresh));
+const existing: ExistingAllocation[] = first.allocations.map((a) => ({
+  serviceKey: a.serviceKey,
+  l2lbName: a.l2lbName,
+  index: a.index,
+  address: a.address as string,
+  createdAt: '2026-11-02T00:00:00Z',
+}));
+time('allocate: steady state, every address kept', () => allocate({ ...fresh, existing }));
+const grown = requests.map((r, i) => (i % 10 === 0 ? { ...r, count: INDICES + 1 } : r));
+time('allocate: 1,000 Services ask for one more address', () =>
+  allocate({ pools, requests: grown, existing }),
+);
+
+// Placement: first run, steady state, a node failure, and a node added with Gradual rebalancing.
+const indices: PlacementIndex[] = services.flatMap((s) =>
+  Array.from({ length: INDICES }, (_, index) => ({
+    key: `${s.serviceKey}-${s.l2lbName}-${index}`,
+    serviceKey: s.serviceKey,
+    l2lbName: s.l2lbName,
+    index,
+    current: [] as string[],
+  })),
+);
+const never = { mode: 'Never' as const, minNodeReadySeconds: 300, maxMovesPerRun: 10 };
+const gradual = { ...never, mode: 'Gradual' as const };
+const initial: PlacementInput = { nodes, leases: [], balancers, indices, rebalance: never, now: NOW };
+const placed = time('place: first run, every index new', () => place(initial));
+const settled = indices.map((i) => ({ ...i, current: placed.candidates.get(i.key) as string[] }));
+time('place: steady state, every index kept', () => place({ ...initial, indices: settled }));
+const failed = nodes.map((n, i) => (i === 7 ? { ...n, ready: false } : n));
+const failover = time('place: one node failed', () => place({ ...initial, nodes: failed, indices: settled }));
+const added: NodeState = {
+  name: 'node-new',
+  labels: { 'l2lb.example/group': 'g3' },
+  ready: true,
+  readySince: '2026-11-01T00:00:00Z',
+};
+const rebalanced = time('place: one node added, Gradual (10 moves per run)', () =>
+  place({ ...initial, nodes: [...nodes, added], indices: settled, rebalance: gradual }),
+);
+console.log(`moves: failover ${failover.moves.length}, rebalance ${rebalanced.moves.length}`);
