@@ -20,6 +20,8 @@ const STATUS_RETRY_MS = 1_000;
 /** After a failed announcement (no interface, `ip` failed), retry after 1 s, doubling up to 30 s. */
 const ANNOUNCE_RETRY_MS = 1_000;
 const ANNOUNCE_RETRY_MAX_MS = 30_000;
+/** How often the speaker checks that the addresses it holds are still on their interfaces. */
+const VERIFY_INTERVAL_MS = 10_000;
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -39,6 +41,8 @@ export class Speaker {
   private readonly statusRetryAt = new Map<string, number>();
   private readonly refused = new Set<string>();
   private readonly announceRetry = new Map<string, { at: number; failures: number }>();
+  /** Addresses whose `ip addr del` runs now: the presence check must not add them back. */
+  private readonly removing = new Set<string>();
   private viewFresh = false;
 
   constructor(
@@ -83,6 +87,44 @@ export class Speaker {
     this.started = true;
     this.log.info('speaker started', { held: this.held.size });
     this.kick();
+    void this.verifyLoop();
+  }
+
+  /**
+   * Something else (a network manager, an operator) may remove an address this speaker holds;
+   * the kernel would stop answering for it. Put it back and announce it again.
+   */
+  private async verifyLoop(): Promise<void> {
+    while (!this.shuttingDown) {
+      await sleep(VERIFY_INTERVAL_MS);
+      if (this.shuttingDown) return;
+      let present: Set<string>;
+      try {
+        present = new Set(
+          hostAddresses(await this.ops.listAddresses()).map((a) => `${a.iface}|${a.address}`),
+        );
+      } catch (e) {
+        this.log.warn('cannot list addresses to check the held ones', { error: errorText(e) });
+        continue;
+      }
+      for (const h of [...this.held.values()]) {
+        const gone = !present.has(`${h.iface}|${h.address}`);
+        if (!gone || h.releasingSince !== undefined || this.removing.has(h.address) || this.shuttingDown)
+          continue;
+        this.log.warn('a held address vanished from its interface: adding it again', {
+          address: h.address,
+          index: h.indexKey,
+          iface: h.iface,
+        });
+        try {
+          await this.ops.addAddress(h.address, h.iface);
+          Object.assign(h, { since: this.clock.now(), garpsSent: 0, lastGarpAt: undefined });
+        } catch (e) {
+          this.log.error('cannot add the address again', { address: h.address, error: errorText(e) });
+        }
+      }
+      this.kick();
+    }
   }
 
   /**
@@ -334,6 +376,7 @@ export class Speaker {
   }
 
   private async withdraw(w: Withdraw): Promise<boolean> {
+    this.removing.add(w.address);
     try {
       await this.ops.removeAddress(w.address, w.iface);
     } catch (e) {
@@ -345,6 +388,8 @@ export class Speaker {
         error: errorText(e),
       });
       return false;
+    } finally {
+      this.removing.delete(w.address);
     }
     this.held.delete(w.address);
     this.log.info('withdrew the address', {

@@ -218,6 +218,17 @@ describeNet('speakers against a real API server', () => {
     expect(await answers(IPS[2]!, 'node-3', 15_000)).toBe(true);
   }, 60_000);
 
+  it('puts back an address that something else removed from its interface', async () => {
+    await topo.ip(topo.node('node-1').netns, ['addr', 'del', `${IPS[0]}/32`, 'dev', 'eth0']);
+    const back = await topo.until(
+      async () => ((await topo.addressesOn('node-1')).includes(IPS[0]!) ? true : undefined),
+      15_000,
+      200,
+    );
+    expect(back).toBe(true);
+    expect(await answers(IPS[0]!, 'node-1', 5_000)).toBe(true);
+  }, 30_000);
+
   it('keeps every speaker command and status write free of failures', () => {
     const bad = [...speakers.values()].flatMap((s) =>
       s.logs.filter(
