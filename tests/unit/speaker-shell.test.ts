@@ -1,0 +1,201 @@
+// The speaker's shell (images/speaker/speaker.ts) against a fake cluster and a fake network, on
+// jest's fake clock: what happens to every address at start and on SIGTERM.
+import { parseSpeakerConfig } from '../../lib/speaker/config';
+import type { RouteTable } from '../../lib/speaker/interface';
+import { microTime } from '../../lib/speaker/lease';
+import type { NetworkOps } from '../../lib/speaker/ports';
+import { parseSpeakerPool } from '../../lib/speaker/pools';
+import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
+import type { LeaseState } from '../../lib/model';
+import type { ClusterApi, ClusterView } from '../../images/speaker/cluster';
+import { jsonLogger } from '../../images/speaker/log';
+import { SpeakerMetrics } from '../../images/speaker/metrics';
+import { Speaker } from '../../images/speaker/speaker';
+
+class FakeCluster implements ClusterApi, ClusterView {
+  released = false;
+  version = 0;
+  onChange: () => void = () => undefined;
+  readonly others = new Set(['node-b']);
+  indicesList: SpeakerIndex[] = [];
+  readonly statuses: StatusUpdate[] = [];
+
+  synced(): boolean {
+    return true;
+  }
+  leases(): LeaseState[] {
+    return [...this.others].map((node) => ({ node, renewTime: microTime(Date.now()), durationSeconds: 3 }));
+  }
+  indices(): SpeakerIndex[] {
+    return this.indicesList;
+  }
+  balancers(): SpeakerBalancer[] {
+    return [{ name: 'public', pool: parseSpeakerPool(['192.0.2.0/24']), interfaces: [] }];
+  }
+  ownLeaseVersion(): string {
+    return String(this.version);
+  }
+  async renewLease(): Promise<void> {
+    this.version += 1;
+    queueMicrotask(() => this.onChange());
+  }
+  async releaseLease(): Promise<void> {
+    this.released = true;
+  }
+  async patchStatus(u: StatusUpdate): Promise<void> {
+    this.statuses.push(u);
+    this.indicesList = this.indicesList.map((i) =>
+      i.namespace === u.namespace && i.name === u.name
+        ? { ...i, status: { ...u.status, ...(u.clearAnnouncer ? { announcingNode: undefined } : {}) } }
+        : i,
+    );
+  }
+  /** Another node's speaker reports that it announces the index now. */
+  announcedBy(name: string, node: string): void {
+    this.indicesList = this.indicesList.map((i) =>
+      i.name === name ? { ...i, status: { ...i.status, announcingNode: node } } : i,
+    );
+    this.onChange();
+  }
+}
+
+class FakeNetwork implements NetworkOps {
+  readonly addresses = new Set<string>();
+  readonly gratuitous: string[] = [];
+  async addAddress(address: string): Promise<void> {
+    this.addresses.add(address);
+  }
+  async removeAddress(address: string): Promise<void> {
+    this.addresses.delete(address);
+  }
+  async listAddresses(): Promise<RouteTable> {
+    return {
+      links: [
+        {
+          name: 'eth0',
+          addresses: [
+            { address: '192.0.2.1', prefixLength: 24 },
+            ...[...this.addresses].map((address) => ({ address, prefixLength: 32 })),
+          ],
+        },
+      ],
+    };
+  }
+  sendGratuitous(address: string): void {
+    this.gratuitous.push(address);
+  }
+  async routeInterfaceFor(): Promise<string> {
+    return 'eth0';
+  }
+}
+
+const index = (name: string, address: string, nodes: string[]): SpeakerIndex => ({
+  key: `shop/${name}`,
+  namespace: 'shop',
+  name,
+  address,
+  nodes,
+  l2lbName: 'public',
+  status: { ingress: [] },
+});
+
+function setup(): { cluster: FakeCluster; net: FakeNetwork; speaker: Speaker } {
+  const { config } = parseSpeakerConfig({ NODE_NAME: 'node-a' });
+  const cluster = new FakeCluster();
+  const net = new FakeNetwork();
+  const speaker = new Speaker(
+    config!,
+    cluster,
+    net,
+    { now: () => Date.now() },
+    jsonLogger('error', {}, () => undefined),
+    new SpeakerMetrics(),
+  );
+  cluster.onChange = () => speaker.changed();
+  return { cluster, net, speaker };
+}
+
+const advance = (ms: number): Promise<void> => jest.advanceTimersByTimeAsync(ms);
+
+async function stop(speaker: Speaker): Promise<void> {
+  const done = speaker.shutdown();
+  await advance(5000);
+  await done;
+}
+
+describe('the speaker shell', () => {
+  beforeEach(() => jest.useFakeTimers({ now: Date.parse('2025-01-01T00:00:00Z') }));
+  afterEach(() => jest.useRealTimers());
+
+  it('at start keeps and re-announces the leftovers it owns, removes the others, leaves foreign addresses alone', async () => {
+    const { cluster, net, speaker } = setup();
+    cluster.indicesList = [
+      index('web-0', '192.0.2.10', ['node-a', 'node-b']),
+      index('web-1', '192.0.2.11', ['node-b', 'node-a']),
+    ];
+    for (const a of ['192.0.2.10', '192.0.2.11', '192.0.2.99', '10.9.9.9']) net.addresses.add(a);
+    void speaker.start();
+    await advance(300);
+    expect([...net.addresses].sort()).toEqual(['10.9.9.9', '192.0.2.10']);
+    expect(net.gratuitous).toContain('192.0.2.10');
+    expect(cluster.statuses.map((s) => [s.name, s.status.announcingNode])).toEqual([['web-0', 'node-a']]);
+    await stop(speaker);
+  });
+
+  it('on SIGTERM releases the lease, keeps the address until the new owner announces it, then removes it', async () => {
+    const { cluster, net, speaker } = setup();
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
+    void speaker.start();
+    await advance(300);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+
+    const done = speaker.shutdown();
+    await advance(500);
+    expect(cluster.released).toBe(true);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+    cluster.announcedBy('web-0', 'node-b');
+    await advance(50);
+    expect(net.addresses.has('192.0.2.10')).toBe(false);
+    await done;
+  });
+
+  it('on SIGTERM removes every address by the bound when no new owner announces', async () => {
+    const { cluster, net, speaker } = setup();
+    cluster.indicesList = [
+      index('web-0', '192.0.2.10', ['node-a', 'node-b']),
+      index('web-2', '192.0.2.12', ['node-a']),
+    ];
+    void speaker.start();
+    await advance(300);
+    expect([...net.addresses].sort()).toEqual(['192.0.2.10', '192.0.2.12']);
+
+    const done = speaker.shutdown();
+    await advance(100);
+    // web-2 has no other candidate: gone at once; web-0 waits for node-b.
+    expect([...net.addresses]).toEqual(['192.0.2.10']);
+    await advance(3000);
+    expect([...net.addresses]).toEqual([]);
+    await done;
+  });
+
+  it('with a dead lease watch (renewals succeed, none seen) takes nothing new, removes nothing', async () => {
+    const { cluster, net, speaker } = setup();
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a'])];
+    void speaker.start();
+    await advance(300);
+    expect(speaker.ready()).toBe(true);
+    // The renewals still go through, but the watch no longer delivers them.
+    cluster.renewLease = () => Promise.resolve();
+    await advance(3500);
+    expect(speaker.ready()).toBe(false);
+    // In a fresh view node-a would take web-3 and hand web-0 over to node-b.
+    cluster.indicesList = [
+      index('web-0', '192.0.2.10', ['node-b', 'node-a']),
+      index('web-3', '192.0.2.13', ['node-a']),
+    ];
+    speaker.changed();
+    await advance(3000);
+    expect([...net.addresses]).toEqual(['192.0.2.10']);
+    await stop(speaker);
+  });
+});
