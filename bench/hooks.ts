@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reconcileConfig as config } from '../lib/controller/bindings';
+import { SERVICE_EVENTS, reconcileConfig as config } from '../lib/controller/bindings';
 import { MemoryCluster } from '../lib/sdk/memory-cluster';
-import { groupContext, type ClusterObject } from '../lib/sdk/simulate';
+import { eventContext, groupContext, type ClusterObject } from '../lib/sdk/simulate';
 import type { PatchOperation } from '../lib/sdk/output';
 
 const HOOK = process.env.L2LB_HOOK ?? join(__dirname, '..', 'dist', 'module', 'hooks', 'reconcile');
@@ -133,12 +133,15 @@ function main(): void {
   for (let i = 0; i < REPS; i++) warm.push(runMeasured(converged));
   report('full sync, converged (a restart)', warm, `   (${warm[0]!.patches.length} patch operations)`);
 
-  // One Service changes: 3 -> 4 IPs. The hook receives the group snapshot, as on any event.
+  // One Service changes: 3 -> 4 IPs. shell-operator sends its watch event with the snapshots the
+  // binding includes (everything but the other Services): a scoped run.
   const svc = mem.get('v1', 'Service', 'ns-7', 'svc-7')!;
   (svc.metadata.annotations as Record<string, string>)[
     'network.deckhouse.io/l2-load-balancer-external-ips-count'
   ] = '4';
-  const event = JSON.stringify(groupContext(config, mem.list(), 'services'));
+  const event = JSON.stringify(eventContext(config, SERVICE_EVENTS, svc, 'Modified', mem.list()));
+  console.log(`binding context of a Service event: ${(event.length / 1e6).toFixed(1)} MB`);
+  if (process.env.BENCH_DUMP) writeFileSync(`${process.env.BENCH_DUMP}.event`, event);
   const single: Measured[] = [];
   for (let i = 0; i < REPS; i++) single.push(runMeasured(event));
   report('single-Service event (3 -> 4 IPs)', single, `   (${single[0]!.patches.length} patch operations)`);

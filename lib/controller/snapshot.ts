@@ -46,13 +46,28 @@ export const L2LB_FILTER = `{
   isDefault: .spec.isDefault, status: .status
 }`;
 
-export const L2LBSERVICE_FILTER = `{
-  namespace: .metadata.namespace, name: .metadata.name, creationTimestamp: .metadata.creationTimestamp,
-  serviceName: .metadata.labels["${LABEL_PARENT_SERVICE}"], l2lbName: .metadata.labels["${LABEL_L2LB}"],
-  index: .metadata.labels["${LABEL_INDEX}"], specHash: .metadata.annotations["${ANNOTATION_SPEC_HASH}"],
-  serviceRef: .spec.serviceRef.name, address: .spec.loadBalancerIP, nodes: .spec.nodes,
-  announcingNode: .status.announcingNode
-}`;
+/**
+ * L2LBServices come as tuples (field order in L2LBSERVICE_FIELDS): there are tens of thousands of
+ * them in every run's context, and keys would double its size.
+ */
+const L2LBSERVICE_FIELDS = [
+  'namespace',
+  'name',
+  'creationTimestamp',
+  'serviceName',
+  'l2lbName',
+  'index',
+  'specHash',
+  'address',
+  'nodes',
+  'announcingNode',
+] as const;
+export const L2LBSERVICE_FILTER = `[
+  .metadata.namespace, .metadata.name, .metadata.creationTimestamp,
+  (.metadata.labels["${LABEL_PARENT_SERVICE}"] // .spec.serviceRef.name), .metadata.labels["${LABEL_L2LB}"],
+  .metadata.labels["${LABEL_INDEX}"], .metadata.annotations["${ANNOTATION_SPEC_HASH}"],
+  .spec.loadBalancerIP, .spec.nodes, .status.announcingNode
+]`;
 
 export const LEASE_FILTER = `if (.metadata.name | startswith("${LEASE_PREFIX}")) | not then null else {
   name: .metadata.name, holder: .spec.holderIdentity, renewTime: .spec.renewTime,
@@ -186,10 +201,10 @@ export interface L2LBServiceSnapshot {
   specHash: string;
 }
 
-export const parseL2LBService = guarded<L2LBServiceSnapshot>(
+const parseL2LBServiceRecord = guarded<L2LBServiceSnapshot>(
   (r) => `L2LBService ${str(r.namespace)}/${str(r.name)}`,
   (r) => {
-    const serviceName = str(r.serviceName) ?? str(r.serviceRef);
+    const serviceName = str(r.serviceName);
     if (!serviceName) throw new Error(`label ${LABEL_PARENT_SERVICE} is missing`);
     const l2lbName = str(r.l2lbName);
     if (!l2lbName) throw new Error(`label ${LABEL_L2LB} is missing`);
@@ -212,6 +227,13 @@ export const parseL2LBService = guarded<L2LBServiceSnapshot>(
     };
   },
 );
+
+export function parseL2LBService(raw: unknown): Parsed<L2LBServiceSnapshot> {
+  if (!Array.isArray(raw)) return parseL2LBServiceRecord(raw);
+  const r: Rec = {};
+  L2LBSERVICE_FIELDS.forEach((field, i) => (r[field] = raw[i]));
+  return parseL2LBServiceRecord(r);
+}
 
 export const parseLease = guarded<LeaseState>(
   (r) => `Lease ${str(r.name)}`,

@@ -48,9 +48,11 @@ const sortKey = (o: ClusterObject): string => `${o.metadata.namespace ?? ''}/${o
 export function snapshotsFor(
   config: HookConfig,
   objects: readonly ClusterObject[],
+  only?: ReadonlySet<string>,
 ): Record<string, SnapshotItem[]> {
   const out: Record<string, SnapshotItem[]> = {};
   for (const b of config.kubernetes ?? []) {
+    if (only && !only.has(b.name)) continue;
     const selected = objects
       .filter((o) => matches(b, o))
       .sort((a, c) => sortKey(a).localeCompare(sortKey(c)));
@@ -74,14 +76,15 @@ export function groupContext(
   objects: readonly ClusterObject[],
   binding?: string,
 ): BindingContext[] {
-  const first = config.kubernetes?.[0];
+  const first = config.kubernetes?.find((b) => b.group);
   const groupName = first?.group ?? 'main';
+  const members = new Set((config.kubernetes ?? []).filter((b) => b.group === groupName).map((b) => b.name));
   return [
     {
       binding: binding ?? first?.name ?? 'main',
       type: 'Group',
       groupName,
-      snapshots: snapshotsFor(config, objects),
+      snapshots: snapshotsFor(config, objects, members),
     },
   ];
 }
@@ -99,8 +102,7 @@ export function eventContext(
 ): BindingContext[] {
   const b = (config.kubernetes ?? []).find((x) => x.name === binding);
   if (!b) throw new Error(`no binding ${binding}`);
-  const all = snapshotsFor(config, objects);
-  const snapshots = Object.fromEntries((b.includeSnapshotsFrom ?? []).map((name) => [name, all[name] ?? []]));
+  const snapshots = snapshotsFor(config, objects, new Set(b.includeSnapshotsFrom ?? []));
   const filterResult = b.jqFilter ? (jqEach(b.jqFilter, [object])[0] ?? null) : undefined;
   return [
     {
