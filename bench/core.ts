@@ -81,6 +81,19 @@ const grown = requests.map((r, i) => (i % 10 === 0 ? { ...r, count: INDICES + 1 
 time('allocate: 1,000 Services ask for one more address', () =>
   allocate({ pools, requests: grown, existing }),
 );
+// The same with IPv6-only pools: parsing goes through ipaddr.js, which costs more per address.
+const v6pools = new Map<string, Pool>(
+  balancers.map((b, i) => [b.name, parsePool([`2001:db8:${i.toString(16)}::/64`]).pool]),
+);
+const v6first = allocate({ pools: v6pools, requests, existing: [] });
+const v6existing = v6first.allocations.map((a) => ({
+  ...a,
+  address: a.address as string,
+  createdAt: '2026-11-02T00:00:00Z',
+}));
+time('allocate: steady state, IPv6 pools', () =>
+  allocate({ pools: v6pools, requests, existing: v6existing }),
+);
 
 // Placement: first run, steady state, a node failure, and a node added with Gradual rebalancing.
 const indices: PlacementIndex[] = services.flatMap((s) =>

@@ -72,15 +72,14 @@ function parseIPv6(text: string): Address | undefined {
     const n = Number(v4.value);
     hex = `${text.slice(0, lastColon + 1)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
   }
-  if (!IPV6_CHARS.test(hex) || IPV6_GROUP_TOO_LONG.test(hex) || !ipaddr.IPv6.isValid(hex)) return undefined;
-  return { family: 6, value: octetsToBigint(ipaddr.IPv6.parse(hex).parts, 16) };
-}
-
-function octetsToBigint(parts: readonly number[], width: number): bigint {
-  let v = 0n;
-  const w = BigInt(width);
-  for (const p of parts) v = (v << w) | BigInt(p);
-  return v;
+  if (!IPV6_CHARS.test(hex) || IPV6_GROUP_TOO_LONG.test(hex)) return undefined;
+  let parts: number[];
+  try {
+    parts = ipaddr.IPv6.parse(hex).parts;
+  } catch {
+    return undefined;
+  }
+  return { family: 6, value: BigInt(`0x${parts.map((p) => p.toString(16).padStart(4, '0')).join('')}`) };
 }
 
 /** Strict: dotted-quad IPv4 without leading zeros, or IPv6 without zone id; no whitespace. */
@@ -100,9 +99,32 @@ export function formatAddress(a: Address): string {
   if (a.family === 4) return formatIPv4(Number(a.value));
   // RFC 5952 §5: IPv4-mapped addresses keep the dotted tail.
   if (a.value >> 32n === 0xffffn) return `::ffff:${formatIPv4(Number(a.value - MAPPED_PREFIX))}`;
-  const parts: number[] = [];
-  for (let shift = 112n; shift >= 0n; shift -= 16n) parts.push(Number((a.value >> shift) & 0xffffn));
-  return new ipaddr.IPv6(parts).toRFC5952String();
+  return formatIPv6(a.value);
+}
+
+/** RFC 5952 §4: lower-case hex groups without leading zeros; the longest run of two or more zero groups
+ * (the first of equals) becomes `::`. Hand-written because allocation formats every address it walks. */
+function formatIPv6(value: bigint): string {
+  const hex = value.toString(16).padStart(32, '0');
+  const groups: string[] = [];
+  for (let i = 0; i < 32; i += 4) groups.push(Number.parseInt(hex.slice(i, i + 4), 16).toString(16));
+  let runStart = -1;
+  let runLength = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > runLength) {
+      runStart = i;
+      runLength = j - i;
+    }
+    i = j;
+  }
+  if (runStart < 0) return groups.join(':');
+  return `${groups.slice(0, runStart).join(':')}::${groups.slice(runStart + runLength).join(':')}`;
 }
 
 export function canonicalAddress(text: string): string | undefined {

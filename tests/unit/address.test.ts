@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
 import {
   canonicalAddress,
   formatAddress,
@@ -89,6 +90,18 @@ describe('parseAddress', () => {
         expect(parseAddress(formatAddress(a))).toEqual(a);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('writes IPv6 exactly as ipaddr.js does (RFC 5952), except the dotted tail of IPv4-mapped addresses', () => {
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+    fc.assert(
+      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (groups) => {
+        const value = groups.reduce((v, g) => (v << 16n) | BigInt(g), 0n);
+        fc.pre(value >> 32n !== 0xffffn);
+        expect(formatAddress({ family: 6, value })).toBe(new ipaddr.IPv6(groups).toRFC5952String());
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -162,6 +162,15 @@ describe('allocate: stability', () => {
     ]);
   });
 
+  it('keeps the address still in the pool when two L2LBService objects hold one index', () => {
+    const { allocations, problems } = run(
+      [svc('shop/web')],
+      [held('shop/web', 0, '10.9.9.9'), held('shop/web', 0, '192.0.2.5')],
+    );
+    expect(table(allocations)).toEqual(['shop/web[0]@public = 192.0.2.5']);
+    expect(problems).toEqual([]);
+  });
+
   it('ignores an existing L2LBService without an address or with an unreadable one', () => {
     const { allocations, problems } = run(
       [svc('shop/web', { count: 2 })],

@@ -357,6 +357,41 @@ describe('place: rebalancing', () => {
     expect(place(input(crowded, { leases, rebalance: GRADUAL })).moves).toEqual([]);
   });
 
+  it('makes no voluntary move in a run where a node failed; balance resumes in the next run', () => {
+    // The speakers of frontend-2's indices fail over to frontend-0, their next candidate.
+    const before = crowded.map((i) =>
+      i.current[0] === 'frontend-2' ? { ...i, current: ['frontend-2', 'frontend-0'] } : i,
+    );
+    const nodes = NODES.map((n) => (n.name === 'frontend-2' ? { ...n, ready: false } : n));
+    const failing = place(input(before, { nodes, rebalance: GRADUAL }));
+    expect(failing.moves.map((m) => [m.reason, m.to])).toEqual([
+      ['NodeFailed', 'frontend-0'],
+      ['NodeFailed', 'frontend-0'],
+    ]);
+    const next = before.map((i) => ({ ...i, current: failing.candidates.get(i.key) as string[] }));
+    const calm = place(input(next, { nodes, rebalance: GRADUAL }));
+    expect(calm.moves.map((m) => [m.key, m.reason, m.from, m.to])).toEqual([
+      ['a/x-public-0', 'Rebalance', 'frontend-0', 'frontend-3'],
+      ['b/y-public-1', 'Spread', 'frontend-0', 'frontend-3'],
+    ]);
+  });
+
+  it('lets a failed-over index land on a node too young for rebalancing', () => {
+    const nodes = NODES.map((n) =>
+      n.name === 'frontend-0'
+        ? { ...n, ready: false }
+        : n.name === 'frontend-3'
+          ? { ...n, readySince: JUST_NOW }
+          : n,
+    );
+    const result = place(
+      input([idx('shop/web', 0, ['frontend-0', 'frontend-3'])], { nodes, rebalance: GRADUAL }),
+    );
+    expect(result.moves).toEqual([
+      { key: 'shop/web-public-0', from: 'frontend-0', to: 'frontend-3', reason: 'NodeFailed' },
+    ]);
+  });
+
   it('separates two indices of one Service that share a node, first', () => {
     const shared = [
       idx('a/x', 0, ['frontend-0']),
