@@ -14,7 +14,9 @@ import {
   GROUP,
   INTERNAL_GROUP,
 } from '../../lib/model';
-import { defaultSettings } from '../../lib/settings';
+import { defaultSettings, parseSettings } from '../../lib/settings';
+import { SETTINGS_CONFIGMAP } from '../../lib/controller/bindings';
+import { SETTINGS_KEY } from '../../templates/standalone';
 import { docsFiles, fencedBlocks, generatedDocs, type FencedBlock } from '../../scripts/gen-docs';
 
 const root = join(__dirname, '..', '..');
@@ -104,6 +106,20 @@ describe('YAML blocks of the docs', () => {
       for (const o of objects) expect(isDocObject(o)).toBe(true);
     },
   );
+
+  it('show module settings (ModuleConfig and the standalone ConfigMap) that the module accepts', () => {
+    const settings = examples.flatMap(({ block, object }) => {
+      if (object.kind === 'ModuleConfig') return [{ where: where(block), raw: object.spec?.settings }];
+      if (object.kind === 'ConfigMap' && object.metadata.name === SETTINGS_CONFIGMAP) {
+        const text = (object as unknown as { data: Record<string, string> }).data[SETTINGS_KEY] ?? '';
+        return [{ where: where(block), raw: loadAll(text)[0] }];
+      }
+      return [];
+    });
+    expect(settings.length).toBeGreaterThanOrEqual(3);
+    for (const s of settings)
+      expect({ where: s.where, ok: parseSettings(s.raw).ok }).toEqual({ where: s.where, ok: true });
+  });
 
   it('EXAMPLES.md shows each case the users asked for', () => {
     const text = yamlBlocks
