@@ -1,11 +1,31 @@
 // Jest runs TypeScript through swc (fast, no type-check: `npm run typecheck` does that).
 // execa and its helpers ship ESM only, so they are transformed too.
 const esmOnly = [
-  'execa', '@sindresorhus', 'figures', 'get-stream', 'human-signals', 'is-plain-obj', 'is-stream',
-  'npm-run-path', 'path-key', 'pretty-ms', 'parse-ms', 'strip-final-newline', 'unicorn-magic',
-  'yoctocolors', 'is-unicode-supported', '@sec-ant',
+  'execa',
+  '@sindresorhus',
+  'figures',
+  'get-stream',
+  'human-signals',
+  'is-plain-obj',
+  'is-stream',
+  'npm-run-path',
+  'path-key',
+  'pretty-ms',
+  'parse-ms',
+  'strip-final-newline',
+  'unicorn-magic',
+  'yoctocolors',
+  'is-unicode-supported',
+  '@sec-ant',
   // @kubernetes/client-node 2 and its ESM-only dependencies.
-  '@kubernetes/client-node', 'jsonpath-plus', 'rfc4648', 'socks-proxy-agent', 'openid-client', 'oauth4webapi', 'jose', 'agent-base',
+  '@kubernetes/client-node',
+  'jsonpath-plus',
+  'rfc4648',
+  'socks-proxy-agent',
+  'openid-client',
+  'oauth4webapi',
+  'jose',
+  'agent-base',
 ];
 /** @type {import('jest').Config} */
 module.exports = {

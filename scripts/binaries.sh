@@ -74,10 +74,12 @@ ensure_packages() {
   command -v na6 >/dev/null 2>&1 || [[ -x /usr/sbin/na6 ]] || missing+=(ipv6toolkit)
   command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip ]] || missing+=(iproute2)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  [[ -x /usr/bin/time ]] || missing+=(time)
   local want_kubectl=0
   command -v kubectl >/dev/null 2>&1 || want_kubectl=1
   if [[ ${#missing[@]} -eq 0 && $want_kubectl -eq 0 ]]; then
-    log "packages: arping, na6, ip, openssl, kubectl already present"
+    log "packages: arping, na6, ip, openssl, jq, time, kubectl already present"
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then

@@ -6,6 +6,6 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "npm packages"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 step "type check"; npx tsc --noEmit -p tsconfig.json
-step "lint"; npx eslint .
+step "lint"; npx eslint . && npx prettier --check . --log-level warn
 step "build"; npm run build --silent
 step "tests"; npx jest --ci "$@"
