@@ -16,6 +16,7 @@ import {
   grafanaDashboardDefinition,
 } from '../../templates/dashboard';
 import { renderModule, type KubernetesObject } from '../../templates';
+import { hooksPodMonitor } from '../../templates/monitoring';
 
 const root = join(__dirname, '..', '..');
 
@@ -494,6 +495,15 @@ const parsedValues = parseValues(
 );
 if (!parsedValues.ok) throw new Error(parsedValues.errors.join('; '));
 const values = parsedValues.values;
+
+describe('the standalone hooks PodMonitor', () => {
+  it("scrapes shell-operator's /metrics/hooks and keeps the hooks' own namespace label", () => {
+    expect(hooksPodMonitor().spec).toMatchObject({
+      selector: { matchLabels: { app: 'hooks' } },
+      podMetricsEndpoints: [{ port: 'metrics', path: '/metrics/hooks', honorLabels: true }],
+    });
+  });
+});
 
 describe('renderModule', () => {
   const kinds = (objects: KubernetesObject[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`);
