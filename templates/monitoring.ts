@@ -6,25 +6,26 @@ import { grafanaDashboardConfigMap } from './dashboard';
 import { HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject } from './types';
 
-/** Scrapes every speaker; `prometheus: main` is the label Deckhouse's Prometheus selects monitors by. */
-export function speakerPodMonitor(): KubernetesObject {
+/** A PodMonitor for one component's Pods; `prometheus: main` is the label Deckhouse's Prometheus selects monitors by. */
+function podMonitor(app: string, endpoint: Record<string, unknown>): KubernetesObject {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PodMonitor',
-    metadata: namespacedMeta(SPEAKER_NAME, SPEAKER_NAME, { labels: { prometheus: 'main' } }),
+    metadata: namespacedMeta(app, app, { labels: { prometheus: 'main' } }),
     spec: {
-      selector: { matchLabels: { app: SPEAKER_NAME } },
+      selector: { matchLabels: { app } },
       namespaceSelector: { matchNames: [MODULE_NAMESPACE] },
-      podMetricsEndpoints: [
-        {
-          port: 'metrics',
-          path: '/metrics',
-          scheme: 'http',
-          relabelings: [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }],
-        },
-      ],
+      podMetricsEndpoints: [{ port: 'metrics', scheme: 'http', ...endpoint }],
     },
   };
+}
+
+/** Scrapes every speaker, labelling its series with the node it runs on. */
+export function speakerPodMonitor(): KubernetesObject {
+  return podMonitor(SPEAKER_NAME, {
+    path: '/metrics',
+    relabelings: [{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }],
+  });
 }
 
 /** shell-operator's port for its own and the hooks' metrics (`--listen-port`, default 9115). */
@@ -35,19 +36,10 @@ export const SHELL_OPERATOR_METRICS_PORT = 9115;
  * are scraped by Deckhouse). shell-operator serves hook metrics under `/metrics/hooks`, not
  * `/metrics` (checked with shell-operator 1.20), with the labels the hooks set plus `hook`;
  * `honorLabels` keeps their `namespace` label from being renamed to `exported_namespace`. Needs a
- * container port named `metrics` on the hooks Deployment.
+ * container port named `metrics` (SHELL_OPERATOR_METRICS_PORT) on the hooks Deployment.
  */
 export function hooksPodMonitor(): KubernetesObject {
-  return {
-    apiVersion: 'monitoring.coreos.com/v1',
-    kind: 'PodMonitor',
-    metadata: namespacedMeta(HOOKS_NAME, HOOKS_NAME, { labels: { prometheus: 'main' } }),
-    spec: {
-      selector: { matchLabels: { app: HOOKS_NAME } },
-      namespaceSelector: { matchNames: [MODULE_NAMESPACE] },
-      podMetricsEndpoints: [{ port: 'metrics', path: '/metrics/hooks', scheme: 'http', honorLabels: true }],
-    },
-  };
+  return podMonitor(HOOKS_NAME, { path: '/metrics/hooks', honorLabels: true });
 }
 
 /**
