@@ -4,8 +4,9 @@
 // never in EXAMPLES.md.
 //
 // The requests go through ControlPlane.request rather than @kubernetes/client-node's
-// KubernetesObjectApi: client-node 2 does not load on Node.js 20 (see loadClientNode), and a dry
-// run is one POST with `?dryRun=All` either way.
+// KubernetesObjectApi.create: that takes `dryRun` but no `fieldValidation`, and strict field
+// validation is what catches a mistyped field in an example (the API server otherwise drops it
+// with a warning). A dry run is one POST with `?dryRun=All&fieldValidation=Strict`.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
