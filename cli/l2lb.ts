@@ -1,7 +1,7 @@
 // The module's command line:
 //   l2lb plan <state.yaml|dir>... [--values settings.yaml]   run the real control-loop hook on a
 //        cluster state file and print the plan: each Service, its addresses and nodes, warnings.
-//   l2lb render [--values settings.yaml] [--standalone]      print the module's manifests.
+//   l2lb render [--values settings.yaml] [--standalone] [--no-monitoring]   print the module's manifests.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump, loadAll } from 'js-yaml';
@@ -202,7 +202,12 @@ function render(args: Args): void {
   const checked = parseSettings(raw);
   if (!checked.ok) fail(`settings are invalid:\n  ${checked.errors.join('\n  ')}`);
   const values = moduleValuesFromSettings(checked.settings);
-  const objects = renderModule(values, { standalone: args.flags.has('standalone') });
+  // --no-monitoring leaves out the PodMonitor, PrometheusRule and dashboard, for clusters without
+  // the prometheus-operator CRDs (kubectl apply would refuse those kinds).
+  const objects = renderModule(values, {
+    standalone: args.flags.has('standalone'),
+    podMonitor: !args.flags.has('no-monitoring'),
+  });
   process.stdout.write(objects.map((o) => dump(o, { noRefs: true })).join('---\n'));
 }
 
@@ -217,7 +222,7 @@ switch (command) {
     break;
   default:
     process.stderr.write(
-      'usage:\n  l2lb plan <cluster-state.yaml|dir>... [--values settings.yaml] [--output-state]\n  l2lb render [--values settings.yaml] [--standalone]\n',
+      'usage:\n  l2lb plan <cluster-state.yaml|dir>... [--values settings.yaml] [--output-state]\n  l2lb render [--values settings.yaml] [--standalone] [--no-monitoring]\n',
     );
     process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2);
 }

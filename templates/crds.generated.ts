@@ -257,7 +257,7 @@ export const crds: readonly KubernetesObject[] = [
                     addressPool: {
                       type: 'array',
                       description:
-                        'The public addresses: IPv4 or IPv6 CIDRs (`192.168.2.0/28`), ranges\n(`192.168.2.100-192.168.2.150`) or single addresses (`192.168.2.7`).\nIPv4 CIDRs of /30 and wider skip their network and broadcast addresses.\n',
+                        'The public addresses: IPv4 or IPv6 CIDRs (`192.0.2.0/28`), ranges\n(`192.0.2.100-192.0.2.150`) or single addresses (`192.0.2.7`).\nIPv4 CIDRs of /30 and wider skip their network and broadcast addresses.\n',
                       minItems: 1,
                       maxItems: 256,
                       'x-kubernetes-list-type': 'set',
@@ -275,7 +275,7 @@ export const crds: readonly KubernetesObject[] = [
                           {
                             rule: "!self.contains('/') || !isCIDR(self) || cidr(self) == cidr(self).masked()",
                             message:
-                              'a CIDR must have no address bits set past its prefix length (192.168.2.0/28, not 192.168.2.5/28)',
+                              'a CIDR must have no address bits set past its prefix length (192.0.2.0/28, not 192.0.2.5/28)',
                           },
                           {
                             rule: "!self.contains('-') || (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]) && ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family())",

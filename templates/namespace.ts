@@ -14,6 +14,8 @@ export function namespace(): KubernetesObject {
         'pod-security.kubernetes.io/enforce': 'privileged',
         'security.deckhouse.io/pod-policy': 'privileged',
         'prometheus.deckhouse.io/monitor-watcher-enabled': 'true',
+        // Without it Deckhouse's Prometheus ignores the module's PrometheusRule.
+        'prometheus.deckhouse.io/rules-watcher-enabled': 'true',
       },
     },
   };

@@ -1,5 +1,6 @@
 // Least-privilege RBAC of the speaker, and of the hooks when the module runs under plain shell-operator.
 import { GROUP, INTERNAL_GROUP, MODULE_NAMESPACE } from '../lib/model';
+import { DASHBOARD_CONFIGMAP } from './dashboard';
 import { clusterMeta, clusterName, HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject, ObjectMeta } from './types';
 
@@ -81,7 +82,8 @@ export const HOOKS_NAMESPACE_RULES: readonly PolicyRule[] = [
   rule('', ['serviceaccounts'], APPLY),
   rule('apps', ['daemonsets'], APPLY),
   rule('rbac.authorization.k8s.io', ['roles', 'rolebindings'], APPLY),
-  rule('monitoring.coreos.com', ['podmonitors'], APPLY),
+  rule('monitoring.coreos.com', ['podmonitors', 'prometheusrules'], APPLY),
+  ...applyNamed('', ['configmaps'], DASHBOARD_CONFIGMAP),
 ];
 
 function serviceAccount(name: string): KubernetesObject {

@@ -85,7 +85,7 @@ describe('L2LoadBalancer addressPool entries', () => {
   it('refuses a CIDR with address bits past its prefix, by its CEL rule', () => {
     expect(entryPattern.test('192.168.2.5/28')).toBe(true);
     expect(validateCustomObject(pool('192.168.2.5/28'))).toEqual([
-      'spec.addressPool[0] a CIDR must have no address bits set past its prefix length (192.168.2.0/28, not 192.168.2.5/28), got "192.168.2.5/28"',
+      'spec.addressPool[0] a CIDR must have no address bits set past its prefix length (192.0.2.0/28, not 192.0.2.5/28), got "192.168.2.5/28"',
     ]);
     expect(validateCustomObject(pool('2001:db8::1/64'))).not.toEqual([]);
   });
