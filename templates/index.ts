@@ -1,8 +1,9 @@
 // The module's Kubernetes objects as plain functions of the module values: no Helm, no Go templates.
 // `renderModule` composes the small templates beside it; each can be rendered and tested alone.
 import type { ModuleSettings, ModuleValues } from '../lib/model';
+import { admissionPolicies } from './admission';
 import { DECKHOUSE_METALLB_NAMESPACE, ipAddressPools, UPSTREAM_METALLB_NAMESPACE } from './metallb';
-import { alertsAndDashboard, speakerPodMonitor } from './monitoring';
+import { alertsAndDashboard, hooksPodMonitor, speakerPodMonitor } from './monitoring';
 import { namespace } from './namespace';
 import { hooksRbac, speakerRbac } from './rbac';
 import { speakerDaemonSet } from './speaker';
@@ -41,10 +42,13 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
   return [
     ...(standalone ? customResourceDefinitions() : []),
     namespace(),
+    ...admissionPolicies(),
     ...speakerRbac(),
     speakerDaemonSet(values.speaker, speakerImage),
     ...(opts.podMonitor === false ? [] : [speakerPodMonitor()]),
     ...(opts.podMonitor === false ? [] : alertsAndDashboard()),
+    // Standalone: shell-operator's hook metrics (in Deckhouse, addon-operator's are scraped already).
+    ...(opts.podMonitor === false || !standalone ? [] : [hooksPodMonitor()]),
     ...(standalone
       ? [
           ...hooksRbac(),

@@ -8,6 +8,7 @@ import { jsonClone } from '../lib/settings';
 import { crds } from './crds.generated';
 import { HOOKS_NAME, namespacedMeta } from './meta';
 import type { KubernetesObject } from './types';
+import { SHELL_OPERATOR_METRICS_PORT } from './monitoring';
 
 /** The key of the settings ConfigMap that the control-loop hook reads (lib/controller/bindings.ts). */
 export const SETTINGS_KEY = 'settings.yaml';
@@ -74,6 +75,8 @@ export function hooksDeployment({
                 { name: 'L2LB_SPEAKER_IMAGE', value: speakerImage },
                 { name: 'L2LB_METALLB_NAMESPACE', value: metallbNamespace },
               ],
+              // shell-operator's own and the hooks' metrics (scraped by hooksPodMonitor()).
+              ports: [{ name: 'metrics', containerPort: SHELL_OPERATOR_METRICS_PORT, protocol: 'TCP' }],
               resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               securityContext: {
                 allowPrivilegeEscalation: false,
