@@ -13,10 +13,6 @@ import {
   type SpeakerProcess,
 } from './speakers';
 
-// @kubernetes/client-node 2 does not load on Node.js 20 (undici 8); the control plane imports it
-// for helpers this test does not use.
-jest.mock('@kubernetes/client-node', () => ({}));
-
 const unavailable = netnsUnavailable();
 const describeNet = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);

@@ -3,7 +3,6 @@
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire, Module } from 'node:module';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -53,26 +52,9 @@ export interface ControlPlaneLike {
   stop(): Promise<void>;
 }
 
-/**
- * Starts tests/support/control-plane.ts without its CRD step (TestApi.applyCrds does that).
- * @kubernetes/client-node 2 (via undici 8) does not load on Node.js 20, and the control plane
- * imports it at the top for its CRD helper; outside jest (the benchmark under tsx) a stub stands in
- * for it in the require cache. Jest tests stub it with jest.mock instead.
- */
+/** Starts tests/support/control-plane.ts without its CRD step (TestApi.applyCrds does that). */
 export async function startTestControlPlane(): Promise<ControlPlaneLike> {
-  const load = createRequire(__filename);
-  try {
-    load('@kubernetes/client-node');
-  } catch {
-    const id = load.resolve('@kubernetes/client-node');
-    const stub = new Module(id);
-    stub.loaded = true;
-    stub.exports = {};
-    load.cache[id] = stub;
-  }
-  const { startControlPlane } = (await import('../support/control-plane')) as unknown as {
-    startControlPlane: (o: Record<string, never>) => Promise<ControlPlaneLike>;
-  };
+  const { startControlPlane } = await import('../support/control-plane');
   return startControlPlane({});
 }
 
