@@ -1,0 +1,817 @@
+// The module on a real cluster: a local control plane (kine + kube-apiserver, see control-plane.ts)
+// with the module's CRDs, the module namespace, an optional settings ConfigMap, and a real
+// shell-operator running the built hooks (dist/module/hooks) standalone. Tests, benchmarks and the
+// demo drive it through the helpers below: Nodes with Ready conditions (written through the status
+// subresource, as a kubelet would), L2LoadBalancers, Services, and reads of what the hooks wrote.
+//
+// Every wait is bounded; stop() tears everything down (shell-operator first, then the control
+// plane), and control-plane.ts also does it on exit and on SIGINT/SIGTERM.
+import { existsSync } from 'node:fs';
+import * as https from 'node:https';
+import { join, resolve } from 'node:path';
+import { dump as dumpYaml } from 'js-yaml';
+import {
+  KubeApiError,
+  startControlPlane,
+  startShellOperator,
+  waitFor,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type HttpMethod,
+  type Log,
+  type ShellOperator,
+} from './control-plane';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const MODULE_NAMESPACE = 'd8-l2-load-balancer';
+export const SETTINGS_CONFIGMAP = 'l2-load-balancer-settings';
+export const L2LB_API = '/apis/network.deckhouse.io/v1alpha1';
+export const L2LBSERVICE_API = '/apis/internal.network.deckhouse.io/v1alpha1';
+export const CONDITION_ALL_ASSIGNED = 'network.deckhouse.io/AllPublicIPsAssigned';
+export const ANNOTATION_LB_NAME = 'network.deckhouse.io/l2-load-balancer-name';
+export const ANNOTATION_IPS_COUNT = 'network.deckhouse.io/l2-load-balancer-external-ips-count';
+export const ANNOTATION_LB_IPS = 'network.deckhouse.io/load-balancer-ips';
+export const LABEL_PARENT_SERVICE = 'network.deckhouse.io/parent-service';
+export const LABEL_INDEX = 'network.deckhouse.io/index';
+export const LABEL_MEMBER = 'l2-load-balancer.network.deckhouse.io/member';
+
+// ---------------------------------------------------------------------------------------------
+// Object shapes (only the fields the helpers read)
+// ---------------------------------------------------------------------------------------------
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
+}
+
+export interface ServiceObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: Record<string, unknown>;
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string }> }; conditions?: Condition[] };
+}
+
+export interface L2LBServiceObject {
+  metadata: ObjectMeta;
+  spec: { loadBalancerIP?: string; nodes?: string[]; serviceRef?: { name: string; namespace: string } };
+  status?: Record<string, unknown>;
+}
+
+export interface L2LoadBalancerObject {
+  metadata: ObjectMeta & { generation?: number };
+  spec: {
+    addressPool: string[];
+    nodeSelector?: Record<string, string>;
+    interfaces?: string[];
+    isDefault?: boolean;
+  };
+  status?: {
+    conditions?: Condition[];
+    addressesTotal?: string;
+    addressesAllocated?: number;
+    eligibleNodes?: number;
+    observedGeneration?: number;
+  };
+}
+
+export interface EventObject {
+  metadata: ObjectMeta;
+  involvedObject: { kind?: string; name?: string; namespace?: string; uid?: string };
+  type?: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface NodeObject {
+  metadata: ObjectMeta;
+  status?: { conditions?: Condition[] };
+}
+
+interface List<T> {
+  metadata?: { resourceVersion?: string };
+  items: T[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+export interface ModuleOptions {
+  /** The module's CRDs (default `<repo>/crds`). */
+  crdDir?: string;
+  /** The built hook executables (default `<repo>/dist/module/hooks`; run `npm run build` first). */
+  hooksDir?: string;
+  /** Settings written to the ConfigMap `d8-l2-load-balancer/l2-load-balancer-settings` (settings.yaml). */
+  settings?: Record<string, unknown>;
+  /** Extra environment for shell-operator and so for the hooks (L2LB_STANDALONE=true is always set). */
+  hookEnv?: Record<string, string>;
+  /** Extra shell-operator flags. */
+  shellOperatorArgs?: string[];
+  /** Passed to startControlPlane (e.g. a wider --service-cluster-ip-range). */
+  extraApiserverArgs?: string[];
+  /** Receives every log line of kine, kube-apiserver and shell-operator. */
+  log?: Log;
+  /** Whether to start shell-operator right away (default true). */
+  startHooks?: boolean;
+  /** Bound for the control plane to become ready. */
+  readyTimeoutMs?: ControlPlaneOptions['readyTimeoutMs'];
+}
+
+export interface NodeSpec {
+  name: string;
+  labels?: Record<string, string>;
+  /** Default true. */
+  ready?: boolean;
+  /** lastTransitionTime of the Ready condition (default: one hour ago, "healthy for a while"). */
+  readySince?: Date;
+}
+
+export interface ServiceSpec {
+  namespace?: string;
+  name: string;
+  /** The L2LoadBalancer name annotation (left out when undefined). */
+  l2lb?: string;
+  /** The external-ips-count annotation (left out when undefined). */
+  count?: string | number;
+  /** The load-balancer-ips annotation (left out when undefined). */
+  ips?: string[];
+  annotations?: Record<string, string>;
+  loadBalancerClass?: string;
+  type?: string;
+  ports?: Array<Record<string, unknown>>;
+  externalTrafficPolicy?: string;
+  selector?: Record<string, string>;
+  /** Skip NodePort allocation (many Services in a small test cluster). */
+  allocateLoadBalancerNodePorts?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Object builders (pure; also used by scripts and benchmarks that create objects in bulk)
+// ---------------------------------------------------------------------------------------------
+
+export function serviceObject(s: ServiceSpec): ServiceObject {
+  const annotations: Record<string, string> = { ...(s.annotations ?? {}) };
+  if (s.l2lb !== undefined) annotations[ANNOTATION_LB_NAME] = s.l2lb;
+  if (s.count !== undefined) annotations[ANNOTATION_IPS_COUNT] = String(s.count);
+  if (s.ips !== undefined) annotations[ANNOTATION_LB_IPS] = s.ips.join(',');
+  const type = s.type ?? 'LoadBalancer';
+  const spec: Record<string, unknown> = {
+    type,
+    selector: s.selector ?? { app: s.name },
+    ports: s.ports ?? [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+  };
+  if (s.loadBalancerClass !== undefined) spec.loadBalancerClass = s.loadBalancerClass;
+  if (s.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = s.externalTrafficPolicy;
+  if (s.allocateLoadBalancerNodePorts !== undefined && type === 'LoadBalancer')
+    spec.allocateLoadBalancerNodePorts = s.allocateLoadBalancerNodePorts;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: s.name, namespace: s.namespace ?? 'default', annotations },
+    spec,
+  };
+}
+
+export function readyCondition(ready: boolean, since: Date): Condition {
+  return {
+    type: 'Ready',
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+    message: ready ? 'kubelet is posting ready status' : 'set NotReady by the test',
+    lastTransitionTime: since.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+}
+
+const nsPath = (namespace: string): string => `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
+const servicePath = (namespace: string, name?: string): string =>
+  `${nsPath(namespace)}/services${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+
+export function ingressOf(s: ServiceObject | undefined): string[] {
+  return (s?.status?.loadBalancer?.ingress ?? []).flatMap((i) => (i.ip === undefined ? [] : [i.ip]));
+}
+
+export function conditionOf(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.code === 404;
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.code === 409;
+
+interface ApiResource {
+  name: string;
+  kind: string;
+  namespaced: boolean;
+}
+const discoveryCache = new WeakMap<ControlPlane, Map<string, Promise<ApiResource[]>>>();
+
+/**
+ * The REST path of an object (`/apis/<group>/<version>/[namespaces/<ns>/]<plural>/<name>`), from
+ * the API server's discovery (cached per control plane). Throws when the kind is not served or
+ * the object's namespace does not fit the kind's scope.
+ */
+export async function objectPath(
+  cp: ControlPlane,
+  o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+): Promise<string> {
+  const base = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
+  let perPlane = discoveryCache.get(cp);
+  if (perPlane === undefined) {
+    perPlane = new Map();
+    discoveryCache.set(cp, perPlane);
+  }
+  let resources = perPlane.get(base);
+  if (resources === undefined) {
+    resources = cp.request<{ resources: ApiResource[] }>('GET', base).then((r) => r.resources);
+    perPlane.set(base, resources);
+    resources.catch(() => perPlane.delete(base));
+  }
+  const r = (await resources).find((x) => x.kind === o.kind && !x.name.includes('/'));
+  if (r === undefined) throw new Error(`the API server serves no ${o.kind} in ${o.apiVersion}`);
+  const { name, namespace } = o.metadata;
+  if (r.namespaced && namespace === undefined)
+    throw new Error(`${o.kind}/${name} is namespaced but has no namespace`);
+  if (!r.namespaced && namespace !== undefined)
+    throw new Error(`${o.kind}/${name} is cluster-scoped but names namespace ${namespace}`);
+  return r.namespaced ? `${base}/namespaces/${namespace}/${r.name}/${name}` : `${base}/${r.name}/${name}`;
+}
+
+/** `kubectl apply --server-side [--dry-run=server] --validate=strict` of one object. */
+export function serverSideApply<T = unknown>(
+  cp: ControlPlane,
+  o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+  opts: { dryRun?: boolean; fieldManager?: string } = {},
+): Promise<T> {
+  const q = new URLSearchParams({
+    fieldManager: opts.fieldManager ?? 'l2lb-test',
+    fieldValidation: 'Strict',
+    force: 'true',
+  });
+  if (opts.dryRun) q.set('dryRun', 'All');
+  return objectPath(cp, o).then((path) =>
+    cp.request<T>('PATCH', `${path}?${q.toString()}`, o, 'application/apply-patch+yaml'),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watches (every state an object passes through, not only the ones a poll happens to see)
+// ---------------------------------------------------------------------------------------------
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface Watch {
+  /** Stops the watch; idempotent. */
+  stop(): void;
+  /** Errors seen (the watch reconnects from the last resourceVersion after each). */
+  readonly errors: string[];
+}
+
+/**
+ * Watches a collection (`/api/v1/services`, `/apis/.../namespaces/x/l2lbservices`, ...) from the
+ * current state on: `onEvent` first gets an ADDED for every existing object, then every change.
+ * Reconnects from the last resourceVersion when the server closes the stream.
+ */
+export function watchCollection<T extends { metadata: ObjectMeta }>(
+  cp: ControlPlane,
+  collection: string,
+  onEvent: (e: WatchEvent<T>) => void,
+  opts: { labelSelector?: string; fieldSelector?: string } = {},
+): Promise<Watch> {
+  const errors: string[] = [];
+  let stopped = false;
+  let current: import('node:http').ClientRequest | undefined;
+  let resourceVersion = '';
+  const query = (extra: Record<string, string>): string => {
+    const q = new URLSearchParams(extra);
+    if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
+    if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
+    return q.toString();
+  };
+  const connect = (): void => {
+    if (stopped) return;
+    const url = new URL(
+      `${cp.server}${collection}?${query({ watch: '1', resourceVersion, allowWatchBookmarks: 'true' })}`,
+    );
+    const req = https.request(
+      url,
+      {
+        method: 'GET',
+        headers: { Authorization: `Bearer ${cp.token}`, Accept: 'application/json' },
+        rejectUnauthorized: false,
+      },
+      (resp) => {
+        if (resp.statusCode !== 200) {
+          errors.push(`watch ${collection}: HTTP ${resp.statusCode ?? 0}`);
+          resp.resume();
+          resp.on('end', () => setTimeout(connect, 500));
+          return;
+        }
+        let rest = '';
+        resp.on('data', (chunk: Buffer) => {
+          const text = rest + chunk.toString('utf8');
+          const lines = text.split('\n');
+          rest = lines.pop() ?? '';
+          for (const line of lines) {
+            if (line.trim() === '') continue;
+            const e = JSON.parse(line) as WatchEvent<T>;
+            if (e.type === 'ERROR') {
+              // 410 Gone: the resourceVersion is too old; start again from a fresh list.
+              errors.push(`watch ${collection}: ${JSON.stringify(e.object).slice(0, 300)}`);
+              resourceVersion = '';
+              continue;
+            }
+            resourceVersion = e.object.metadata.resourceVersion ?? resourceVersion;
+            if (e.type !== 'BOOKMARK') onEvent(e);
+          }
+        });
+        resp.on('end', () => {
+          if (!stopped) setTimeout(connect, 100);
+        });
+        resp.on('error', () => undefined);
+      },
+    );
+    req.on('error', (err) => {
+      if (stopped) return;
+      errors.push(`watch ${collection}: ${err.message}`);
+      setTimeout(connect, 500);
+    });
+    req.end();
+    current = req;
+  };
+  return (async () => {
+    // Start from a list, so the caller sees the current state as ADDED events in order. Right
+    // after a CRD is established its storage may answer 429 for a moment: retry that, bounded.
+    const list = await waitFor(
+      async () => {
+        try {
+          return await cp.request<List<T>>('GET', `${collection}?${query({})}`);
+        } catch (err) {
+          if (err instanceof KubeApiError && err.code === 429) throw err;
+          return { items: [], metadata: { resourceVersion: `error:${String(err)}` } };
+        }
+      },
+      { timeoutMs: 30_000, describe: (e) => `listing ${collection} for a watch: ${e}` },
+    );
+    if (list.metadata?.resourceVersion?.startsWith('error:'))
+      throw new Error(list.metadata.resourceVersion.slice(6));
+    resourceVersion = list.metadata?.resourceVersion ?? '';
+    for (const item of list.items) onEvent({ type: 'ADDED', object: item });
+    connect();
+    return {
+      errors,
+      stop: () => {
+        stopped = true;
+        current?.destroy();
+      },
+    };
+  })();
+}
+
+/** One observed state of a Service's ingress (`deleted` when the Service went away). */
+export interface IngressSample {
+  at: number;
+  ingress: string[];
+  deleted?: boolean;
+}
+
+export interface StabilityRules {
+  /** Addresses that may leave a Service (they left the pool, or the test asked for fewer). */
+  mayLose?: readonly string[];
+  /** The Service may shrink to this many addresses (its highest indices released). */
+  mayShrinkTo?: number;
+}
+
+/**
+ * Records every ingress state of every Service (through a watch), so a test can prove that no
+ * Service ever lost or swapped an address it still needed, also for a moment between two polls.
+ */
+export class IngressRecorder {
+  private readonly samples = new Map<string, IngressSample[]>();
+  private watch: Watch | undefined;
+
+  static async start(cp: ControlPlane): Promise<IngressRecorder> {
+    const r = new IngressRecorder();
+    r.watch = await watchCollection<ServiceObject>(cp, '/api/v1/services', (e) => {
+      const key = `${e.object.metadata.namespace ?? ''}/${e.object.metadata.name}`;
+      const list = r.samples.get(key) ?? [];
+      list.push({
+        at: Date.now(),
+        ingress: e.type === 'DELETED' ? [] : ingressOf(e.object),
+        ...(e.type === 'DELETED' ? { deleted: true } : {}),
+      });
+      r.samples.set(key, list);
+    });
+    return r;
+  }
+
+  /** A position in the history; `since(mark)` returns what happened after it. */
+  mark(): Map<string, number> {
+    return new Map([...this.samples].map(([k, v]) => [k, v.length]));
+  }
+
+  history(key: string): IngressSample[] {
+    return [...(this.samples.get(key) ?? [])];
+  }
+
+  /**
+   * Every observed change after `mark` (or from the start) that dropped or swapped an address at
+   * an index, except those `rules[key]` allows. The last sample before the mark is the baseline.
+   * A Service deletion is not a loss.
+   */
+  losses(rules: Record<string, StabilityRules> = {}, mark?: Map<string, number>): string[] {
+    const out: string[] = [];
+    for (const [key, all] of this.samples) {
+      const from = Math.max(0, (mark?.get(key) ?? 0) - 1);
+      const seq = all.slice(from);
+      const rule = rules[key] ?? {};
+      const mayLose = new Set(rule.mayLose ?? []);
+      for (let i = 1; i < seq.length; i++) {
+        const prev = seq[i - 1]!;
+        const cur = seq[i]!;
+        if (cur.deleted || prev.deleted) continue;
+        prev.ingress.forEach((ip, index) => {
+          const now = cur.ingress[index];
+          if (now === ip || mayLose.has(ip)) return;
+          if (now === undefined && rule.mayShrinkTo !== undefined && index >= rule.mayShrinkTo) return;
+          out.push(
+            `${key} index ${index}: ${ip} -> ${now ?? '(none)'} at +${cur.at - seq[0]!.at} ms ` +
+              `([${prev.ingress.join(', ')}] -> [${cur.ingress.join(', ')}])`,
+          );
+        });
+      }
+    }
+    return out;
+  }
+
+  stop(): void {
+    this.watch?.stop();
+  }
+
+  get watchErrors(): readonly string[] {
+    return this.watch?.errors ?? [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The module on a control plane
+// ---------------------------------------------------------------------------------------------
+
+export class ModuleCluster {
+  private operator: ShellOperator | undefined;
+  /** Log lines of shell-operator runs that were stopped (restartHooks keeps them). */
+  private readonly pastOperatorLogs: string[] = [];
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly cp: ControlPlane,
+    readonly hooksDir: string,
+    private readonly opts: ModuleOptions,
+  ) {}
+
+  /**
+   * Starts the control plane with the module's CRDs, creates the module namespace and (with
+   * `settings`) the settings ConfigMap, and starts shell-operator on the built hooks.
+   */
+  static async start(opts: ModuleOptions = {}): Promise<ModuleCluster> {
+    const hooksDir = opts.hooksDir ?? join(REPO_ROOT, 'dist', 'module', 'hooks');
+    if (!existsSync(join(hooksDir, 'reconcile'))) {
+      throw new Error(`no built hooks in ${hooksDir}: run \`npm run build\` first`);
+    }
+    const cp = await startControlPlane({
+      crdDir: opts.crdDir ?? join(REPO_ROOT, 'crds'),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.extraApiserverArgs ? { extraApiserverArgs: opts.extraApiserverArgs } : {}),
+      ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    });
+    const m = new ModuleCluster(cp, hooksDir, opts);
+    try {
+      await m.ensureNamespace(MODULE_NAMESPACE);
+      // A just-established CRD's storage may answer 429 "(re)initializing" for a moment.
+      for (const path of [`${L2LB_API}/l2loadbalancers`, `${L2LBSERVICE_API}/l2lbservices`]) {
+        await waitFor(async () => (await cp.request('GET', `${path}?limit=1`)) ?? true, {
+          timeoutMs: 30_000,
+          describe: (e) => `${path} is not served: ${e}`,
+        });
+      }
+      if (opts.settings !== undefined) await m.setSettings(opts.settings);
+      if (opts.startHooks !== false) await m.startHooks();
+      return m;
+    } catch (err) {
+      await m.stop();
+      throw err;
+    }
+  }
+
+  get kubeconfigPath(): string {
+    return this.cp.kubeconfigPath;
+  }
+
+  request<T = unknown>(method: HttpMethod, path: string, body?: unknown, contentType?: string): Promise<T> {
+    return this.cp.request<T>(method, path, body, contentType);
+  }
+
+  // --- the hooks' process ----------------------------------------------------------------------
+
+  get hooksRunning(): boolean {
+    return this.operator !== undefined;
+  }
+
+  /** shell-operator's `http://127.0.0.1:<port>` (its /metrics); throws when it is not running. */
+  get operatorUrl(): string {
+    if (!this.operator) throw new Error('shell-operator is not running');
+    return this.operator.listenUrl;
+  }
+
+  async startHooks(): Promise<void> {
+    if (this.operator) return;
+    this.operator = await startShellOperator({
+      kubeconfigPath: this.cp.kubeconfigPath,
+      hooksDir: this.hooksDir,
+      env: { L2LB_STANDALONE: 'true', ...(this.opts.hookEnv ?? {}) },
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+      extraArgs: this.opts.shellOperatorArgs ?? [],
+    });
+  }
+
+  /** Stops shell-operator (SIGTERM, then SIGKILL) and with it any hook that is running. */
+  async stopHooks(): Promise<void> {
+    const op = this.operator;
+    if (!op) return;
+    this.operator = undefined;
+    this.pastOperatorLogs.push(...op.logs(), '----- shell-operator stopped -----');
+    await op.stop();
+  }
+
+  async restartHooks(): Promise<void> {
+    await this.stopHooks();
+    await this.startHooks();
+  }
+
+  /** shell-operator's log lines, of this run and of the stopped ones, oldest first. */
+  hookLogs(): string[] {
+    return [...this.pastOperatorLogs, ...(this.operator?.logs() ?? [])];
+  }
+
+  /**
+   * Log lines that report a failed hook run or a failed object patch (with the API server's
+   * answer, as shell-operator logs it).
+   */
+  hookErrors(): string[] {
+    return this.hookLogs().filter((l) => /"level":"error"|level=error|\bERROR\b|\bE\d{4}\b/i.test(l));
+  }
+
+  /** The last `n` lines of the hook logs, for failure messages. */
+  hookLogTail(n = 40): string {
+    return this.hookLogs().slice(-n).join('\n');
+  }
+
+  /** shell-operator's Prometheus metrics text. */
+  async operatorMetrics(): Promise<string> {
+    const res = await fetch(`${this.operatorUrl}/metrics`);
+    return res.text();
+  }
+
+  // --- namespaces and settings -----------------------------------------------------------------
+
+  async ensureNamespace(name: string): Promise<void> {
+    try {
+      await this.request('POST', '/api/v1/namespaces', {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name },
+      });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+
+  /** Creates or replaces the standalone settings ConfigMap. */
+  async setSettings(settings: Record<string, unknown>): Promise<void> {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: SETTINGS_CONFIGMAP, namespace: MODULE_NAMESPACE },
+      data: { 'settings.yaml': dumpYaml(settings) },
+    };
+    try {
+      await this.request('POST', `${nsPath(MODULE_NAMESPACE)}/configmaps`, body);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      await this.request('PUT', `${nsPath(MODULE_NAMESPACE)}/configmaps/${SETTINGS_CONFIGMAP}`, body);
+    }
+  }
+
+  // --- Nodes ---------------------------------------------------------------------------------
+
+  async createNode(n: NodeSpec): Promise<void> {
+    await this.request('POST', '/api/v1/nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: n.name, labels: n.labels ?? {} },
+    });
+    await this.setNodeReady(n.name, n.ready ?? true, n.readySince ?? new Date(Date.now() - 3600_000));
+  }
+
+  /** Writes the Ready condition through the status subresource, as the kubelet would. */
+  async setNodeReady(name: string, ready: boolean, since: Date = new Date()): Promise<void> {
+    await this.request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}/status`, {
+      status: { conditions: [readyCondition(ready, since)] },
+    });
+  }
+
+  async deleteNode(name: string): Promise<void> {
+    await this.request('DELETE', `/api/v1/nodes/${encodeURIComponent(name)}`);
+  }
+
+  async getNode(name: string): Promise<NodeObject> {
+    return this.request<NodeObject>('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
+  }
+
+  async listNodes(): Promise<NodeObject[]> {
+    return (await this.request<List<NodeObject>>('GET', '/api/v1/nodes')).items;
+  }
+
+  // --- L2LoadBalancers -------------------------------------------------------------------------
+
+  async createL2LoadBalancer(name: string, spec: L2LoadBalancerObject['spec']): Promise<void> {
+    await this.request('POST', `${L2LB_API}/l2loadbalancers`, {
+      apiVersion: 'network.deckhouse.io/v1alpha1',
+      kind: 'L2LoadBalancer',
+      metadata: { name },
+      spec,
+    });
+  }
+
+  /** Merge-patches the spec (lists are replaced whole, e.g. `addressPool`). */
+  async patchL2LoadBalancer(name: string, spec: Partial<L2LoadBalancerObject['spec']>): Promise<void> {
+    await this.request('PATCH', `${L2LB_API}/l2loadbalancers/${encodeURIComponent(name)}`, { spec });
+  }
+
+  async getL2LoadBalancer(name: string): Promise<L2LoadBalancerObject> {
+    return this.request<L2LoadBalancerObject>(
+      'GET',
+      `${L2LB_API}/l2loadbalancers/${encodeURIComponent(name)}`,
+    );
+  }
+
+  async deleteL2LoadBalancer(name: string): Promise<void> {
+    await this.request('DELETE', `${L2LB_API}/l2loadbalancers/${encodeURIComponent(name)}`);
+  }
+
+  // --- Services --------------------------------------------------------------------------------
+
+  async createService(s: ServiceSpec): Promise<ServiceObject> {
+    const namespace = s.namespace ?? 'default';
+    if (namespace !== 'default') await this.ensureNamespace(namespace);
+    return this.request<ServiceObject>('POST', servicePath(namespace), serviceObject(s));
+  }
+
+  async getService(namespace: string, name: string): Promise<ServiceObject> {
+    return this.request<ServiceObject>('GET', servicePath(namespace, name));
+  }
+
+  /** Merge-patches the annotations; a `null` value removes one. */
+  async annotateService(
+    namespace: string,
+    name: string,
+    annotations: Record<string, string | null>,
+  ): Promise<void> {
+    await this.request('PATCH', servicePath(namespace, name), { metadata: { annotations } });
+  }
+
+  async patchService(namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
+    await this.request('PATCH', servicePath(namespace, name), patch);
+  }
+
+  async deleteService(namespace: string, name: string): Promise<void> {
+    await this.request('DELETE', servicePath(namespace, name));
+  }
+
+  async listServices(namespace?: string): Promise<ServiceObject[]> {
+    const path = namespace === undefined ? '/api/v1/services' : servicePath(namespace);
+    return (await this.request<List<ServiceObject>>('GET', path)).items;
+  }
+
+  async ingress(namespace: string, name: string): Promise<string[]> {
+    return ingressOf(await this.getService(namespace, name));
+  }
+
+  async serviceCondition(
+    namespace: string,
+    name: string,
+    type = CONDITION_ALL_ASSIGNED,
+  ): Promise<Condition | undefined> {
+    return conditionOf((await this.getService(namespace, name)).status?.conditions, type);
+  }
+
+  // --- what the hooks write ----------------------------------------------------------------------
+
+  /** L2LBServices, sorted by namespace/name; of one parent Service when `service` is given. */
+  async l2lbServices(namespace?: string, service?: string): Promise<L2LBServiceObject[]> {
+    const base =
+      namespace === undefined
+        ? `${L2LBSERVICE_API}/l2lbservices`
+        : `${L2LBSERVICE_API}/namespaces/${encodeURIComponent(namespace)}/l2lbservices`;
+    const q =
+      service === undefined
+        ? ''
+        : `?labelSelector=${encodeURIComponent(`${LABEL_PARENT_SERVICE}=${service}`)}`;
+    const items = (await this.request<List<L2LBServiceObject>>('GET', `${base}${q}`)).items;
+    return items.sort((a, b) =>
+      `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(
+        `${b.metadata.namespace ?? ''}/${b.metadata.name}`,
+      ),
+    );
+  }
+
+  /** index -> {address, nodes} of a Service's L2LBServices. */
+  async placement(
+    namespace: string,
+    service: string,
+  ): Promise<Map<number, { address: string; nodes: string[] }>> {
+    const out = new Map<number, { address: string; nodes: string[] }>();
+    for (const c of await this.l2lbServices(namespace, service)) {
+      out.set(Number(c.metadata.labels?.[LABEL_INDEX]), {
+        address: c.spec.loadBalancerIP ?? '',
+        nodes: c.spec.nodes ?? [],
+      });
+    }
+    return out;
+  }
+
+  /** Events, of one namespace or all; only those about `involvedName` when given. */
+  async events(namespace?: string, involvedName?: string): Promise<EventObject[]> {
+    const path = namespace === undefined ? '/api/v1/events' : `${nsPath(namespace)}/events`;
+    const q =
+      involvedName === undefined
+        ? ''
+        : `?fieldSelector=${encodeURIComponent(`involvedObject.name=${involvedName}`)}`;
+    return (await this.request<List<EventObject>>('GET', `${path}${q}`)).items;
+  }
+
+  /**
+   * Polls `probe` (every 250 ms, at most `timeoutMs`) until it returns a value; the error says
+   * what was awaited, the last failure and the hooks' last log lines.
+   */
+  async until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+    return waitFor(probe, {
+      timeoutMs,
+      intervalMs: 250,
+      describe: (last) =>
+        `${what}: not within ${timeoutMs / 1000}s (last: ${last})\n--- shell-operator log tail ---\n${this.hookLogTail()}`,
+    });
+  }
+
+  /** Waits until the Service has `count` addresses and the AllPublicIPsAssigned condition is True. */
+  async untilAssigned(
+    namespace: string,
+    name: string,
+    count: number,
+    timeoutMs = 30_000,
+  ): Promise<ServiceObject> {
+    return this.until(
+      `Service ${namespace}/${name} with ${count} addresses and ${CONDITION_ALL_ASSIGNED}=True`,
+      async () => {
+        const s = await this.getService(namespace, name);
+        const c = conditionOf(s.status?.conditions, CONDITION_ALL_ASSIGNED);
+        if (ingressOf(s).length === count && c?.status === 'True') return s;
+        throw new Error(`ingress [${ingressOf(s).join(', ')}], condition ${JSON.stringify(c)}`);
+      },
+      timeoutMs,
+    );
+  }
+
+  // --- teardown --------------------------------------------------------------------------------
+
+  /** Stops shell-operator, then the control plane; idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      try {
+        await this.stopHooks();
+      } finally {
+        await this.cp.stop();
+      }
+    })();
+    return this.stopping;
+  }
+}
