@@ -1,5 +1,6 @@
 // Least-privilege RBAC of the speaker, and of the hooks when the module runs under plain shell-operator.
 import { GROUP, INTERNAL_GROUP, MODULE_NAMESPACE } from '../lib/model';
+import { L2LBSERVICE_POLICY, SPEAKER_LEASE_POLICY } from './admission';
 import { DASHBOARD_CONFIGMAP } from './dashboard';
 import { clusterMeta, clusterName, HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject, ObjectMeta } from './types';
@@ -25,10 +26,10 @@ function rule(apiGroup: string, resources: string[], verbs: string[], resourceNa
  * Lets the hooks apply one named object: creating can't be limited by name (the request has none
  * yet when it is authorized), everything after can.
  */
-function applyNamed(apiGroup: string, resources: string[], name: string): PolicyRule[] {
+function applyNamed(apiGroup: string, resources: string[], ...names: string[]): PolicyRule[] {
   return [
     rule(apiGroup, resources, ['create']),
-    rule(apiGroup, resources, ['get', 'update', 'patch'], [name]),
+    rule(apiGroup, resources, ['get', 'update', 'patch'], names),
   ];
 }
 
@@ -64,11 +65,18 @@ export const HOOKS_CLUSTER_RULES: readonly PolicyRule[] = [
   rule('discovery.k8s.io', ['endpointslices'], READ),
   ...eventRules(['create', 'patch']),
   // The module's own objects (hooks/module_objects.ts): whether MetalLB and prometheus-operator are
-  // installed, the namespace, the speaker's ClusterRole and binding, and the IPAddressPools.
+  // installed, the namespace, the speaker's ClusterRole and binding, the IPAddressPools, and the
+  // admission policies that keep L2LBServices and speaker Leases to the module (templates/admission.ts).
   rule('apiextensions.k8s.io', ['customresourcedefinitions'], READ),
   ...applyNamed('', ['namespaces'], MODULE_NAMESPACE),
   ...applyNamed('rbac.authorization.k8s.io', ['clusterroles', 'clusterrolebindings'], SPEAKER_CLUSTER_ROLE),
   rule('metallb.io', ['ipaddresspools'], [...READ, ...WRITE]),
+  ...applyNamed(
+    'admissionregistration.k8s.io',
+    ['validatingadmissionpolicies', 'validatingadmissionpolicybindings'],
+    L2LBSERVICE_POLICY,
+    SPEAKER_LEASE_POLICY,
+  ),
   // Kubernetes lets a ServiceAccount grant only what it holds (an `escalate` limited by resourceNames
   // does not cover creating the role), so the hooks hold the speaker's status write themselves.
   rule(INTERNAL_GROUP, ['l2lbservices/status'], ['patch']),

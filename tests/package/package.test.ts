@@ -17,9 +17,9 @@ import { basename, join } from 'node:path';
 import { reconcileConfig } from '../../lib/controller/bindings';
 import type { HookConfig } from '../../lib/sdk/binding';
 import type { PatchOperation } from '../../lib/sdk/output';
-import { groupContext, runHookExecutable, type ClusterObject, type HookRun } from '../../lib/sdk/simulate';
+import { groupContext, runHookExecutable, type HookRun } from '../../lib/sdk/simulate';
 import { HOOKS_DIR, hooksDeployment } from '../../templates/standalone';
-import { fixture, ROOT, yamlObjects } from '../support/hook-harness';
+import { fixture, ROOT } from '../support/hook-harness';
 
 jest.setTimeout(300_000);
 
@@ -73,23 +73,7 @@ function outputs(run: HookRun): Pick<HookRun, 'exitCode' | 'patches' | 'metrics'
   return withoutTimes({ exitCode: run.exitCode, patches: run.patches, metrics: run.metrics });
 }
 
-const WEB: ClusterObject = yamlObjects(`
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: shop
-  uid: uid-web
-  creationTimestamp: "2026-11-02T09:00:00Z"
-  annotations:
-    network.deckhouse.io/l2-load-balancer-name: public
-    network.deckhouse.io/l2-load-balancer-external-ips-count: "3"
-spec:
-  type: LoadBalancer
-  clusterIP: 10.0.0.10
-  selector: { app: web }
-  ports: [{ name: https, port: 443, targetPort: 8443, protocol: TCP }]
-`)[0]!;
+const WEB = fixture('web-three-ips.yaml');
 
 describe('npm run package', () => {
   it('lays out the module directory: module.yaml, openapi, crds, docs, and one sh entry per hook', () => {
@@ -161,7 +145,7 @@ describe('the packaged hooks, with no node on PATH', () => {
   });
 
   it('reconcile gives a Service its three addresses, patch for patch as the dist bundle does', () => {
-    const contexts = groupContext(reconcileConfig, [...fixture('three-frontends.yaml'), WEB]);
+    const contexts = groupContext(reconcileConfig, [...fixture('three-frontends.yaml'), ...WEB]);
     const values = { l2LoadBalancer: {} };
     const packaged = runHookExecutable(join(PACKAGED_HOOKS, 'reconcile'), contexts, {
       values,

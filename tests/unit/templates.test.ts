@@ -32,6 +32,8 @@ const images = {
 
 const CLUSTER_SCOPED = new Set([
   'Namespace',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
   'ClusterRole',
   'ClusterRoleBinding',
   'CustomResourceDefinition',
@@ -122,7 +124,9 @@ describe.each(variants)('renderModule (%s)', (_variant, objects) => {
   });
 
   it('binds roles that exist to ServiceAccounts that exist', () => {
-    for (const binding of objects.filter((o) => o.kind.endsWith('Binding'))) {
+    for (const binding of objects.filter(
+      (o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding',
+    )) {
       const roleRef = at<{ kind: string; name: string }>(binding, 'roleRef');
       expect(only(objects, roleRef.kind, roleRef.name)).toBeDefined();
       for (const subject of at<{ kind: string; name: string }[]>(binding, 'subjects')) {
