@@ -1,12 +1,27 @@
 // Prometheus metrics (`l2lb_speaker_*`) and the /metrics, /healthz, /readyz endpoints.
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AddressSeries } from '../../lib/speaker/series';
+
+const ADDRESS_LABELS = ['address', 'l2loadbalancer', 'service_namespace', 'service'] as const;
 
 export class SpeakerMetrics {
   readonly registry = new Registry();
   readonly announced = new Gauge({
     name: 'l2lb_speaker_announced_addresses',
     help: 'Addresses this speaker holds on its interfaces and announces.',
+    registers: [this.registry],
+  });
+  readonly addressAnnounced = new Gauge({
+    name: 'l2lb_speaker_address_announced',
+    help: 'One series per address this speaker holds on an interface and announces (value 1), removed when it lets the address go.',
+    labelNames: ADDRESS_LABELS,
+    registers: [this.registry],
+  });
+  readonly addressConflicts = new Counter({
+    name: 'l2lb_speaker_address_conflicts_total',
+    help: 'Duplicate address probes (arping -D) of a held address that another host answered.',
+    labelNames: ['address'] as const,
     registers: [this.registry],
   });
   readonly gratuitous = new Counter({
@@ -43,8 +58,28 @@ export class SpeakerMetrics {
     registers: [this.registry],
   });
 
+  /** The label set of each address in l2lb_speaker_address_announced, as last set. */
+  private readonly addressSeries = new Map<string, AddressSeries>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Makes l2lb_speaker_address_announced (and the total) show exactly `series`. */
+  setAnnounced(series: readonly AddressSeries[]): void {
+    const next = new Map(series.map((s) => [s.address, s]));
+    for (const [address, old] of this.addressSeries) {
+      const now = next.get(address);
+      if (now && ADDRESS_LABELS.every((l) => now[l] === old[l])) continue;
+      this.addressAnnounced.remove({ ...old });
+      this.addressSeries.delete(address);
+    }
+    for (const [address, s] of next) {
+      if (this.addressSeries.has(address)) continue;
+      this.addressAnnounced.set({ ...s }, 1);
+      this.addressSeries.set(address, s);
+    }
+    this.announced.set(next.size);
   }
 }
 

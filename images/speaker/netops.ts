@@ -4,7 +4,7 @@
 // `ip netns exec <netns> ...` while the speaker itself stays in the root namespace.
 import { execa } from 'execa';
 import { chooseInterface, type LinkInfo, type RouteTable } from '../../lib/speaker/interface';
-import type { NetworkOps } from '../../lib/speaker/ports';
+import type { DuplicateProbe, NetworkOps } from '../../lib/speaker/ports';
 import { familyOf } from '../../lib/speaker/pools';
 
 export interface NetworkEvents {
@@ -19,6 +19,48 @@ const GARP_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 5_000;
 /** `ip` commands at once: a spawn blocks the event loop for a moment, and the lease renewal must not wait. */
 const COMMAND_CONCURRENCY = 4;
+/**
+ * Duplicate probes at once. Each takes up to a second (`-w 1`), so they keep their own slots and
+ * never hold up an `ip addr add`; a hundred addresses taken at once are probed within ~25 s.
+ */
+const PROBE_CONCURRENCY = 4;
+
+/** At most `limit` callers at once; the others wait in order. */
+class Limiter {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running < this.limit) this.running += 1;
+    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running -= 1;
+    }
+  }
+}
+
+/**
+ * What `arping -D -c 1 -w 1` (iputils, not quiet) printed and its exit code, as a DuplicateProbe.
+ * Measured in namespaces: exit 0 = no reply (no other host has the address; the node's own kernel
+ * does not answer its own probe); exit 1 = a reply came ("Unicast reply from <addr> [<MAC>]") — or
+ * no probe went out at all ("Sent 0 probes", e.g. the link has no carrier), which is no answer but
+ * a failure; exit 2 = an error such as an unknown interface.
+ */
+export function parseArpingDad(output: string, exitCode: number | undefined): DuplicateProbe | Error {
+  const reply = /reply from \S+ \[([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\]/.exec(output);
+  const received = Number(/Received (\d+) response/.exec(output)?.[1] ?? 0);
+  if (reply || received > 0) return { duplicate: true, ...(reply ? { mac: reply[1]!.toLowerCase() } : {}) };
+  if (exitCode === 0) return { duplicate: false };
+  if (/Sent 0 probes/.test(output)) return new Error('no probe went out (is the link up?)');
+  const text = output.trim().split('\n').filter(Boolean).join('; ');
+  return new Error(text || `exit code ${exitCode ?? 'none'}`);
+}
 
 /**
  * Starts every announcement of a batch in the background and reports the addresses whose command
@@ -69,8 +111,8 @@ function errorText(e: unknown): string {
 
 export class ShellNetworkOps implements NetworkOps {
   private table?: { at: number; value: RouteTable };
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
+  private readonly commands = new Limiter(COMMAND_CONCURRENCY);
+  private readonly probes = new Limiter(PROBE_CONCURRENCY);
   private pendingGarp: { address: string; iface: string }[] = [];
   private tableLoading?: Promise<RouteTable>;
 
@@ -83,33 +125,33 @@ export class ShellNetworkOps implements NetworkOps {
     return this.netns ? ['ip', ['netns', 'exec', this.netns, command, ...args]] : [command, [...args]];
   }
 
-  private async slot(): Promise<void> {
-    if (this.running < COMMAND_CONCURRENCY) {
-      this.running += 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.queue.push(resolve));
-  }
-
-  private release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.running -= 1;
-  }
-
   private async run(command: string, args: readonly string[], tolerate?: RegExp): Promise<string> {
     const [file, argv] = this.argv(command, args);
-    await this.slot();
-    try {
-      return (await execa(file, argv, { timeout: COMMAND_TIMEOUT_MS })).stdout;
-    } catch (e) {
-      const text = errorText(e);
-      if (tolerate?.test(text)) return '';
-      this.events.commandFailed(command, args, text);
-      throw new Error(`${command} ${args.join(' ')}: ${text}`);
-    } finally {
-      this.release();
+    return this.commands.run(async () => {
+      try {
+        return (await execa(file, argv, { timeout: COMMAND_TIMEOUT_MS })).stdout;
+      } catch (e) {
+        const text = errorText(e);
+        if (tolerate?.test(text)) return '';
+        this.events.commandFailed(command, args, text);
+        throw new Error(`${command} ${args.join(' ')}: ${text}`);
+      }
+    });
+  }
+
+  /** `arping -D -c 1 -w 1 -I <iface> <addr>`: one duplicate address probe, a second at most. */
+  async probeDuplicate(address: string, iface: string): Promise<DuplicateProbe> {
+    const args = ['-D', '-c', '1', '-w', '1', '-I', iface, address];
+    const [file, argv] = this.argv('arping', args);
+    const r = await this.probes.run(() =>
+      execa(file, argv, { timeout: COMMAND_TIMEOUT_MS, stdin: 'ignore', reject: false, all: true }),
+    );
+    const result = parseArpingDad(String(r.all ?? ''), r.timedOut ? undefined : r.exitCode);
+    if (result instanceof Error) {
+      this.events.commandFailed('arping', args, result.message);
+      throw new Error(`arping ${args.join(' ')}: ${result.message}`);
     }
+    return result;
   }
 
   async addAddress(address: string, iface: string): Promise<void> {

@@ -6,9 +6,18 @@ import type { SpeakerConfig } from '../../lib/speaker/config';
 import { decide, inSomePool } from '../../lib/speaker/decide';
 import { hostAddresses } from '../../lib/speaker/interface';
 import { microTime } from '../../lib/speaker/lease';
+import { addressSeries } from '../../lib/speaker/series';
 import { notAnnouncedStatus } from '../../lib/speaker/status';
 import type { Clock, NetworkOps } from '../../lib/speaker/ports';
-import type { Announce, HeldAddress, SpeakerView, StatusUpdate, Withdraw } from '../../lib/speaker/types';
+import type {
+  Announce,
+  HeldAddress,
+  Refusal,
+  SpeakerIndex,
+  SpeakerView,
+  StatusUpdate,
+  Withdraw,
+} from '../../lib/speaker/types';
 import type { ClusterApi, ClusterView } from './cluster';
 import type { Logger } from './log';
 import type { SpeakerMetrics } from './metrics';
@@ -198,6 +207,7 @@ export class Speaker {
         handoverTimeoutMs: this.config.handoverTimeoutMs,
         shutdownTimeoutMs: this.config.shutdownTimeoutMs,
         statusSettleMs: this.config.statusSettleMs,
+        conflictCheckMs: this.config.conflictCheckSeconds * 1000,
       },
     };
   }
@@ -235,7 +245,8 @@ export class Speaker {
 
   private async reconcile(): Promise<void> {
     const now = this.clock.now();
-    const d = decide(this.view(), now);
+    const view = this.view();
+    const d = decide(view, now);
     if (d.viewFresh !== this.viewFresh) {
       this.log.info(
         d.viewFresh
@@ -270,8 +281,9 @@ export class Speaker {
       ...due.map((a) => this.announce(a)),
     ]);
     for (const g of d.garp) this.gratuitous(g.address, g.iface, now);
+    for (const p of d.probe) this.probe(p.address, p.iface, now);
     for (const u of d.statusUpdates) this.writeStatus(u, now);
-    this.metrics.announced.set(this.held.size);
+    this.updateSeries(view.indices);
     // A changed set of held addresses changes the statuses to write: look again at once.
     if (results.some((changed) => changed)) this.again = true;
     const retryAt = Math.min(...[...this.announceRetry.values()].map((r) => r.at));
@@ -302,19 +314,60 @@ export class Speaker {
     return false;
   }
 
-  private logRefusals(refusals: { address: string; indexKey: string; reason: string }[]): void {
+  private logRefusals(refusals: readonly Refusal[]): void {
     const now = new Set(refusals.map((r) => `${r.indexKey}|${r.address}`));
     for (const r of refusals) {
-      if (!this.refused.has(`${r.indexKey}|${r.address}`)) {
-        this.log.warn('refusing to announce an address outside every L2LoadBalancer pool', {
-          address: r.address,
-          index: r.indexKey,
-          reason: r.reason,
+      if (this.refused.has(`${r.indexKey}|${r.address}`)) continue;
+      const fields = { address: r.address, index: r.indexKey, reason: r.reason };
+      if (r.reason === 'AddressConflict')
+        this.log.warn('refusing to announce an address that an older L2LBService holds', {
+          ...fields,
+          heldBy: r.heldBy,
         });
-      }
+      else this.log.warn('refusing to announce an address outside every L2LoadBalancer pool', fields);
     }
     this.refused.clear();
     for (const k of now) this.refused.add(k);
+  }
+
+  /** l2lb_speaker_address_announced (and the total) for what the speaker holds now. */
+  private updateSeries(indices: readonly SpeakerIndex[]): void {
+    this.metrics.setAnnounced(addressSeries([...this.held.values()], indices));
+  }
+
+  /**
+   * Duplicate address detection for a held address: another host that answers for it makes clients
+   * flip between two MACs. Counted, logged with the other host's MAC, and shown in the status
+   * (decide() writes it from `conflict`) until a probe gets no answer again.
+   */
+  private probe(address: string, iface: string, now: number): void {
+    const h = this.held.get(address);
+    if (!h) return;
+    h.lastProbeAt = now;
+    this.ops.probeDuplicate(address, iface).then(
+      (r) => {
+        // The address may have been withdrawn or added anew while the probe ran.
+        if (this.held.get(address) !== h || h.since > now) return;
+        const had = h.conflict;
+        if (r.duplicate) {
+          h.conflict = { ...(r.mac ? { mac: r.mac } : {}), at: now };
+          this.metrics.addressConflicts.inc({ address });
+          this.log.warn('another host answers for an address this node announces', {
+            address,
+            iface,
+            index: h.indexKey,
+            mac: r.mac,
+          });
+        } else {
+          delete h.conflict;
+          if (had) this.log.info('no other host answers for the address any more', { address, iface });
+        }
+        if (had !== undefined || h.conflict !== undefined) this.kick();
+      },
+      // A probe that could not run is a command failure (counted and logged by the NetworkOps);
+      // it tells nothing about a conflict, so the last finding stands.
+      () => undefined,
+    );
   }
 
   private gratuitous(address: string, iface: string, now: number): void {
@@ -454,6 +507,7 @@ export class Speaker {
       });
     }
     if (this.timer) clearTimeout(this.timer);
+    this.updateSeries([]);
     this.log.info('shut down', { left: this.held.size });
   }
 }

@@ -18,6 +18,8 @@ export interface SpeakerConfig {
   handoverTimeoutMs: number;
   shutdownTimeoutMs: number;
   statusSettleMs: number;
+  /** How often each held IPv4 address is probed for a duplicate on the link (0 = never). */
+  conflictCheckSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -82,6 +84,7 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
       handoverTimeoutMs: number('HANDOVER_TIMEOUT_MS', 2000, 0),
       shutdownTimeoutMs: number('SHUTDOWN_TIMEOUT_MS', 3000, 0),
       statusSettleMs: number('STATUS_SETTLE_MS', 100, 0),
+      conflictCheckSeconds: number('CONFLICT_CHECK_SECONDS', 60, 0),
     },
     errors,
   };

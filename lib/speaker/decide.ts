@@ -1,6 +1,7 @@
 // The speaker's decision: which addresses to add, keep, hand over and remove, which announcements
 // are due, and which statuses to write. Pure: the view and the time in, a Decision out.
-import { nextGarpAt } from './garp';
+import { nextGarpAt, nextProbeAt } from './garp';
+import { addressHolders } from './holders';
 import { leaseExpiresAt, leaseFresh } from './lease';
 import { poolContains } from './pools';
 import { announcedStatus, notAnnouncedStatus } from './status';
@@ -15,15 +16,6 @@ export function ownerOf(index: SpeakerIndex, view: SpeakerView, now: number): st
 
 export function inSomePool(view: SpeakerView, address: string): boolean {
   return view.balancers.some((b) => poolContains(b.pool, address));
-}
-
-/** Deterministic order: by index key, so logs and patches come out the same for the same view. */
-function indicesByAddress(view: SpeakerView): Map<string, SpeakerIndex> {
-  const byAddress = new Map<string, SpeakerIndex>();
-  for (const index of [...view.indices].sort((a, b) => a.key.localeCompare(b.key))) {
-    if (index.address && !byAddress.has(index.address)) byAddress.set(index.address, index);
-  }
-  return byAddress;
 }
 
 /** Among the fresh speakers, the one that reports on indices nobody can announce. */
@@ -43,6 +35,7 @@ export function decide(view: SpeakerView, now: number): Decision {
     startRelease: [],
     cancelRelease: [],
     garp: [],
+    probe: [],
     refusals: [],
     statusUpdates: [],
     wakeAt: Number.POSITIVE_INFINITY,
@@ -51,8 +44,36 @@ export function decide(view: SpeakerView, now: number): Decision {
     if (at !== undefined && at > now) decision.wakeAt = Math.min(decision.wakeAt, at);
   };
   const frozen = !decision.viewFresh && !view.shuttingDown;
-  const byAddress = indicesByAddress(view);
+  const { eligible: byAddress, conflicts } = addressHolders(view.indices);
   const held = new Map<string, HeldAddress>(view.held.map((h) => [h.address, h]));
+  /** The refresh and the duplicate probe of an address this node keeps announcing. */
+  const keepAnnounced = (h: HeldAddress): void => {
+    const due = nextGarpAt(h, view.timings.garp);
+    if (due !== undefined && due <= now) decision.garp.push({ address: h.address, iface: h.iface });
+    else wake(due);
+    const probe = nextProbeAt(h, view.timings);
+    if (probe !== undefined && probe <= now) decision.probe.push({ address: h.address, iface: h.iface });
+    else wake(probe);
+  };
+
+  // An address carried by several indices is announced for the oldest only. The younger ones are
+  // refused; the node that would own each (or the reporter, when no candidate is alive) says why.
+  for (const { index, heldBy } of conflicts) {
+    decision.refusals.push({
+      address: index.address,
+      indexKey: index.key,
+      reason: 'AddressConflict',
+      heldBy: heldBy.key,
+    });
+    if (frozen) continue;
+    const owner = ownerOf(index, view, now);
+    if (owner === view.node || (owner === undefined && isReporter(view, now))) {
+      const message =
+        `${index.address} is also the address of L2LBService ${heldBy.key}, which is older and keeps ` +
+        'it; this one is not announced until the control loop gives it another address';
+      decision.statusUpdates.push(...notAnnouncedStatus(index, 'AddressConflict', message, now));
+    }
+  }
 
   // Addresses this node should announce now.
   const owned = new Map<string, SpeakerIndex>();
@@ -86,23 +107,19 @@ export function decide(view: SpeakerView, now: number): Decision {
     const ownedIndex = owned.get(h.address);
     if (ownedIndex) {
       if (h.releasingSince !== undefined) decision.cancelRelease.push(h.address);
-      const due = nextGarpAt(h, view.timings.garp);
-      if (due !== undefined && due <= now) decision.garp.push({ address: h.address, iface: h.iface });
-      else wake(due);
+      keepAnnounced(h);
       const settled = h.since + view.timings.statusSettleMs;
       if (frozen) continue;
       if (now >= settled)
-        decision.statusUpdates.push(...announcedStatus(ownedIndex, view.node, h.iface, h.since, now));
+        decision.statusUpdates.push(
+          ...announcedStatus(ownedIndex, view.node, h.iface, h.since, now, h.conflict),
+        );
       else wake(settled);
       continue;
     }
     if (frozen) {
       // Cut off from the API: keep what it has (and keep it announced), decide nothing new.
-      if (h.releasingSince === undefined) {
-        const due = nextGarpAt(h, view.timings.garp);
-        if (due !== undefined && due <= now) decision.garp.push({ address: h.address, iface: h.iface });
-        else wake(due);
-      }
+      if (h.releasingSince === undefined) keepAnnounced(h);
       continue;
     }
     const withdraw = (reason: string): void => {

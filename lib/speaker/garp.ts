@@ -1,17 +1,81 @@
-// When to send gratuitous ARPs (IPv6: unsolicited neighbour advertisements) for a held address.
-// The first `count` go out at 0, 1, 2, 4, 8 ... times `intervalMilliseconds` after the address is
-// added (0 s, 1 s, 2 s, 4 s with the defaults, as reference/l2-announce.md recommends); after that
-// one goes out every `refreshSeconds` (0 = no refresh).
+// When to send gratuitous ARPs (IPv6: unsolicited neighbour advertisements) for a held address,
+// and when to probe it for a duplicate on the link.
+//
+// The first `count` announcements go out at 0, 1, 2, 4, 8 ... times `intervalMilliseconds` after the
+// address is added (0 s, 1 s, 2 s, 4 s with the defaults, as reference/l2-announce.md recommends).
+// After that one goes out every `refreshSeconds` (0 = no refresh), in the address's own slot of the
+// period: at the times t with t mod period = phase(address). The phase is a hash of the address, so
+// the refreshes of many addresses (a node that took over a hundred at once) spread over the period
+// instead of going out as one burst, on every node alike and across restarts.
 import type { GarpSettings } from '../model';
-import type { HeldAddress } from './types';
+import { familyOf } from './pools';
+import type { HeldAddress, SpeakerTimings } from './types';
 
 export function garpOffsetMs(sent: number, settings: GarpSettings): number {
   return sent === 0 ? 0 : settings.intervalMilliseconds * 2 ** (sent - 1);
+}
+
+/** FNV-1a over the address text, then a murmur3 finaliser so that neighbouring addresses scatter. */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The address's offset within a period, in whole ms in [0, periodMs). */
+export function phaseMs(address: string, periodMs: number): number {
+  const period = Math.max(1, Math.floor(periodMs));
+  return hash32(address) % period;
+}
+
+/**
+ * The first time at or after `notBefore` that lies in the address's slot of a period of `periodMs`
+ * (t ≡ phase (mod period), counted from the epoch).
+ */
+export function nextSlot(address: string, periodMs: number, notBefore: number): number {
+  const period = Math.max(1, Math.floor(periodMs));
+  const phase = phaseMs(address, period);
+  const base = Math.ceil(notBefore) - phase;
+  return Math.ceil(base / period) * period + phase;
+}
+
+/**
+ * The next periodic event of an address after the one at `last`: its slot at least half a period
+ * later, so consecutive events are exactly one period apart and the first one after `last` comes
+ * between half a period and one and a half periods later.
+ */
+function periodic(address: string, periodMs: number, last: number): number {
+  return nextSlot(address, periodMs, last + periodMs / 2);
 }
 
 /** When the next announcement of `held` is due; undefined when none is. */
 export function nextGarpAt(held: HeldAddress, settings: GarpSettings): number | undefined {
   if (held.garpsSent < settings.count) return held.since + garpOffsetMs(held.garpsSent, settings);
   if (settings.refreshSeconds <= 0) return undefined;
-  return (held.lastGarpAt ?? held.since) + settings.refreshSeconds * 1000;
+  return periodic(held.address, settings.refreshSeconds * 1000, held.lastGarpAt ?? held.since);
+}
+
+/**
+ * How long after taking an address its first duplicate probe waits: past the longest a previous
+ * owner may keep it on a planned move or a shutdown (make-before-break), plus a second, so that the
+ * probe does not find the speaker it is taking the address from.
+ */
+export function firstProbeDelayMs(timings: SpeakerTimings): number {
+  return Math.max(timings.handoverTimeoutMs, timings.shutdownTimeoutMs) + 1000;
+}
+
+/**
+ * When the next duplicate-address probe of `held` is due: once shortly after it was taken (see
+ * firstProbeDelayMs), then every `conflictCheckMs` in the address's slot (the same slot as its
+ * refreshes when both periods are equal). Undefined for IPv6 (iputils arping probes ARP only; the
+ * image has no tool that runs IPv6 duplicate address detection against another host) and when
+ * probing is off.
+ */
+export function nextProbeAt(held: HeldAddress, timings: SpeakerTimings): number | undefined {
+  if (timings.conflictCheckMs <= 0 || familyOf(held.address) !== 'ipv4') return undefined;
+  if (held.lastProbeAt === undefined || held.lastProbeAt < held.since)
+    return held.since + firstProbeDelayMs(timings);
+  return periodic(held.address, timings.conflictCheckMs, held.lastProbeAt);
 }

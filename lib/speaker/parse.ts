@@ -1,5 +1,5 @@
 // Kubernetes objects (untyped JSON from the API) into the speaker's types, at the boundary.
-import { LABEL_L2LB, LEASE_PREFIX, type Condition, type LeaseState } from '../model';
+import { LABEL_L2LB, LABEL_PARENT_SERVICE, LEASE_PREFIX, type Condition, type LeaseState } from '../model';
 import { canonicalAddress, parseSpeakerPool } from './pools';
 import type { IndexStatus, SpeakerBalancer, SpeakerIndex } from './types';
 
@@ -50,13 +50,20 @@ export function parseIndex(v: unknown): SpeakerIndex | undefined {
   const name = str(meta.name);
   const namespace = str(meta.namespace) ?? '';
   if (!name) return undefined;
+  const labels = obj(meta.labels);
+  const serviceRef = obj(spec.serviceRef);
   return {
     key: `${namespace}/${name}`,
     namespace,
     name,
     address: canonicalAddress(str(spec.loadBalancerIP) ?? '') ?? '',
     nodes: strings(spec.nodes),
-    l2lbName: str(obj(meta.labels)[LABEL_L2LB]) ?? '',
+    l2lbName: str(labels[LABEL_L2LB]) ?? '',
+    createdAt: str(meta.creationTimestamp) ?? '',
+    service: {
+      namespace: str(serviceRef.namespace) || namespace,
+      name: str(serviceRef.name) || str(labels[LABEL_PARENT_SERVICE]) || '',
+    },
     status: parseIndexStatus(o.status),
   };
 }

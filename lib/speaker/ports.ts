@@ -14,6 +14,18 @@ export interface NetworkOps {
   listAddresses(): Promise<RouteTable>;
   /** Starts the gratuitous ARPs (IPv6: an unsolicited NA) without waiting for them to finish. */
   sendGratuitous(address: string, iface: string): void;
+  /**
+   * Duplicate address detection for an IPv4 address this node holds (`arping -D`): whether another
+   * host answers for it, and its MAC. The node's own kernel does not answer its own probe. Rejects
+   * when no probe could be sent (no interface, link down).
+   */
+  probeDuplicate(address: string, iface: string): Promise<DuplicateProbe>;
   /** The interface to announce `address` on (see chooseInterface). */
   routeInterfaceFor(address: string, configured: readonly string[]): Promise<string | undefined>;
+}
+
+export interface DuplicateProbe {
+  duplicate: boolean;
+  /** The MAC address of the host that answered. */
+  mac?: string;
 }

@@ -1,6 +1,6 @@
 // The `status` a speaker writes on an L2LBService, and whether writing it changes anything.
 import type { Condition } from '../model';
-import type { IndexStatus, SpeakerIndex, StatusUpdate } from './types';
+import type { IndexStatus, SpeakerIndex, StatusUpdate, WireConflict } from './types';
 
 export const CONDITION_ANNOUNCED = 'Announced';
 
@@ -31,28 +31,35 @@ function update(index: SpeakerIndex, status: IndexStatus, clearAnnouncer: boolea
   return [{ namespace: index.namespace, name: index.name, status, clearAnnouncer }];
 }
 
-/** This node announces the index from `since` on `iface`. */
+/**
+ * This node announces the index from `since` on `iface`. When the last duplicate-address probe got
+ * an answer from another host, the condition stays True (this node does announce) with reason
+ * `DuplicateOnLink` and a message naming the other host's MAC.
+ */
 export function announcedStatus(
   index: SpeakerIndex,
   node: string,
   iface: string,
   since: number,
   now: number,
+  conflict?: WireConflict,
 ): StatusUpdate[] {
   const keepSince = index.status.announcingNode === node && index.status.announcedSince;
+  const announced = `announced by ${node} on ${iface}`;
+  const [reason, message] = conflict
+    ? [
+        'DuplicateOnLink',
+        `${announced}, but another host${conflict.mac ? ` (${conflict.mac})` : ''} answered a duplicate ` +
+          `address probe for ${index.address} at ${new Date(conflict.at).toISOString()}`,
+      ]
+    : ['Announced', announced];
   return update(
     index,
     {
       announcingNode: node,
       announcedSince: keepSince || new Date(since).toISOString(),
       ingress: [index.address],
-      announced: condition(
-        index.status.announced,
-        'True',
-        'Announced',
-        `announced by ${node} on ${iface}`,
-        now,
-      ),
+      announced: condition(index.status.announced, 'True', reason, message, now),
     },
     false,
   );

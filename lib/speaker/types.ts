@@ -23,6 +23,10 @@ export interface SpeakerIndex {
   nodes: readonly string[];
   /** Label `network.deckhouse.io/l2-load-balancer`. */
   l2lbName: string;
+  /** `metadata.creationTimestamp` (RFC 3339); empty when unknown. */
+  createdAt: string;
+  /** `spec.serviceRef`: the Service the index announces an address of. */
+  service: { namespace: string; name: string };
   status: IndexStatus;
 }
 
@@ -47,6 +51,18 @@ export interface HeldAddress {
   lastGarpAt?: number;
   /** When this speaker stopped being the owner and began waiting for the new owner. */
   releasingSince?: number;
+  /** When the last duplicate-address probe for it started. */
+  lastProbeAt?: number;
+  /** Another host answered the last duplicate-address probe. */
+  conflict?: WireConflict;
+}
+
+/** What the last duplicate-address probe (`arping -D`) found: another host answers for the address. */
+export interface WireConflict {
+  /** The MAC address of the host that answered, when the probe printed one. */
+  mac?: string;
+  /** When the probe that saw it started, ms since the epoch. */
+  at: number;
 }
 
 export interface SpeakerTimings {
@@ -60,6 +76,8 @@ export interface SpeakerTimings {
    * old owner to let go, so it must not come before the first gratuitous ARP reached the wire.
    */
   statusSettleMs: number;
+  /** How often each held IPv4 address is probed for a duplicate on the link (0 = never). */
+  conflictCheckMs: number;
 }
 
 export interface SpeakerView {
@@ -97,7 +115,9 @@ export interface Withdraw {
 export interface Refusal {
   address: string;
   indexKey: string;
-  reason: string;
+  reason: 'AddressOutsidePools' | 'AddressConflict';
+  /** AddressConflict: the key of the older L2LBService that keeps the address. */
+  heldBy?: string;
 }
 
 export interface StatusUpdate {
@@ -118,6 +138,8 @@ export interface Decision {
   cancelRelease: string[];
   /** Held addresses due a gratuitous ARP / unsolicited NA now. */
   garp: { address: string; iface: string }[];
+  /** Held addresses due a duplicate-address probe now (IPv4 only). */
+  probe: { address: string; iface: string }[];
   refusals: Refusal[];
   statusUpdates: StatusUpdate[];
   /** The next time something can change without an event (lease expiry, GARP, hand-over bound). */

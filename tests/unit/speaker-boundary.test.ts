@@ -1,6 +1,6 @@
 // The speaker's boundaries: its environment, the API objects it reads, the `ip -j` output it parses,
 // and the choice of interface.
-import { parseIpAddrJson } from '../../images/speaker/netops';
+import { parseArpingDad, parseIpAddrJson } from '../../images/speaker/netops';
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import { chooseInterface, hostAddresses, type RouteTable } from '../../lib/speaker/interface';
 import { parseBalancer, parseIndex, parseLease } from '../../lib/speaker/parse';
@@ -21,6 +21,7 @@ describe('speaker configuration', () => {
         handoverTimeoutMs: 2000,
         shutdownTimeoutMs: 3000,
         statusSettleMs: 100,
+        conflictCheckSeconds: 60,
       },
       errors: [],
     });
@@ -96,6 +97,8 @@ describe('parsing API objects', () => {
       address: '2001:db8::a',
       nodes: ['node-a', 'node-b'],
       l2lbName: 'public',
+      createdAt: '',
+      service: { namespace: 'shop', name: 'web' },
       status: expect.objectContaining({
         announcingNode: 'node-a',
         ingress: ['2001:db8::a'],
@@ -211,5 +214,31 @@ describe('choosing the interface', () => {
 
   it('finds host-length addresses off loopback, where an earlier run left its announcements', () => {
     expect(hostAddresses(table)).toEqual([{ address: '192.0.2.200', iface: 'eth0' }]);
+  });
+});
+
+describe('reading a duplicate address probe (iputils arping -D -c 1 -w 1, output as measured)', () => {
+  it('reads no reply with exit 0 as no duplicate', () => {
+    const out =
+      'ARPING 192.0.2.50 from 0.0.0.0 eth0\nSent 1 probes (1 broadcast(s))\nReceived 0 response(s)\n';
+    expect(parseArpingDad(out, 0)).toEqual({ duplicate: false });
+  });
+
+  it('reads a reply as a duplicate, with the MAC of the host that answered', () => {
+    const out =
+      'ARPING 192.0.2.50 from 0.0.0.0 eth0\n' +
+      'Unicast reply from 192.0.2.50 [C6:50:7B:F8:D1:04]  0.528ms\n' +
+      'Sent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n';
+    expect(parseArpingDad(out, 1)).toEqual({ duplicate: true, mac: 'c6:50:7b:f8:d1:04' });
+  });
+
+  it('reads exit 1 without a reply (nothing sent: no carrier) and exit 2 as failures, not as duplicates', () => {
+    const none =
+      'ARPING 192.0.2.50 from 0.0.0.0 eth0\nSent 0 probes (0 broadcast(s))\nReceived 0 response(s)\n';
+    expect(parseArpingDad(none, 1)).toEqual(new Error('no probe went out (is the link up?)'));
+    expect(parseArpingDad('arping: Device nope0 not available.\n', 2)).toEqual(
+      new Error('arping: Device nope0 not available.'),
+    );
+    expect(parseArpingDad('', undefined)).toEqual(new Error('exit code none'));
   });
 });

@@ -3,7 +3,7 @@
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import type { RouteTable } from '../../lib/speaker/interface';
 import { microTime } from '../../lib/speaker/lease';
-import type { NetworkOps } from '../../lib/speaker/ports';
+import type { DuplicateProbe, NetworkOps } from '../../lib/speaker/ports';
 import { parseSpeakerPool } from '../../lib/speaker/pools';
 import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
 import type { LeaseState } from '../../lib/model';
@@ -62,6 +62,14 @@ class FakeCluster implements ClusterApi, ClusterView {
 class FakeNetwork implements NetworkOps {
   readonly addresses = new Set<string>();
   readonly gratuitous: string[] = [];
+  readonly probes: string[] = [];
+  /** Addresses another host on the link answers for, with its MAC. */
+  readonly foreign = new Map<string, string>();
+  async probeDuplicate(address: string): Promise<DuplicateProbe> {
+    this.probes.push(address);
+    const mac = this.foreign.get(address);
+    return mac ? { duplicate: true, mac } : { duplicate: false };
+  }
   async addAddress(address: string): Promise<void> {
     this.addresses.add(address);
   }
@@ -96,23 +104,26 @@ const index = (name: string, address: string, nodes: string[]): SpeakerIndex => 
   address,
   nodes,
   l2lbName: 'public',
+  createdAt: '2025-01-01T00:00:00Z',
+  service: { namespace: 'shop', name: name.replace(/-\d+$/, '') },
   status: { ingress: [] },
 });
 
-function setup(): { cluster: FakeCluster; net: FakeNetwork; speaker: Speaker } {
+function setup(): { cluster: FakeCluster; net: FakeNetwork; speaker: Speaker; metrics: SpeakerMetrics } {
   const { config } = parseSpeakerConfig({ NODE_NAME: 'node-a' });
   const cluster = new FakeCluster();
   const net = new FakeNetwork();
+  const metrics = new SpeakerMetrics();
   const speaker = new Speaker(
     config!,
     cluster,
     net,
     { now: () => Date.now() },
     jsonLogger('error', {}, () => undefined),
-    new SpeakerMetrics(),
+    metrics,
   );
   cluster.onChange = () => speaker.changed();
-  return { cluster, net, speaker };
+  return { cluster, net, speaker, metrics };
 }
 
 const advance = (ms: number): Promise<void> => jest.advanceTimersByTimeAsync(ms);
@@ -196,6 +207,69 @@ describe('the speaker shell', () => {
     speaker.changed();
     await advance(3000);
     expect([...net.addresses]).toEqual(['192.0.2.10']);
+    await stop(speaker);
+  });
+
+  it('shows each held address as a series with its Service, and drops the series when it lets go', async () => {
+    const { cluster, speaker, metrics } = setup();
+    cluster.indicesList = [
+      index('web-0', '192.0.2.10', ['node-a', 'node-b']),
+      index('web-1', '192.0.2.11', ['node-a']),
+    ];
+    void speaker.start();
+    await advance(300);
+    const series = async (): Promise<string[]> =>
+      (await metrics.registry.metrics())
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('l2lb_speaker_address_announced{') ||
+            l.startsWith('l2lb_speaker_announced_addresses '),
+        )
+        .sort();
+    expect(await series()).toEqual([
+      'l2lb_speaker_address_announced{address="192.0.2.10",l2loadbalancer="public",service_namespace="shop",service="web"} 1',
+      'l2lb_speaker_address_announced{address="192.0.2.11",l2loadbalancer="public",service_namespace="shop",service="web"} 1',
+      'l2lb_speaker_announced_addresses 2',
+    ]);
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
+    speaker.changed();
+    await advance(100);
+    expect(await series()).toEqual([
+      'l2lb_speaker_address_announced{address="192.0.2.10",l2loadbalancer="public",service_namespace="shop",service="web"} 1',
+      'l2lb_speaker_announced_addresses 1',
+    ]);
+    await stop(speaker);
+    expect(await series()).toEqual(['l2lb_speaker_announced_addresses 0']);
+  });
+
+  it('probes a held address for a duplicate, counts and reports one, and clears the report once it is gone', async () => {
+    const { cluster, net, speaker, metrics } = setup();
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
+    net.foreign.set('192.0.2.10', '02:00:00:00:00:99');
+    void speaker.start();
+    await advance(3000);
+    expect(net.probes).toEqual([]);
+    await advance(1500);
+    expect(net.probes).toEqual(['192.0.2.10']);
+    const conflicts = async (): Promise<number | undefined> =>
+      (await metrics.addressConflicts.get()).values.find((v) => v.labels.address === '192.0.2.10')?.value;
+    expect(await conflicts()).toBe(1);
+    expect(cluster.statuses.at(-1)?.status.announced).toEqual(
+      expect.objectContaining({
+        status: 'True',
+        reason: 'DuplicateOnLink',
+        message: expect.stringContaining('another host (02:00:00:00:00:99) answered'),
+      }),
+    );
+    // The other host lets go; the next probe (in the address's slot, within 90 s) finds nobody.
+    net.foreign.clear();
+    await advance(90_000);
+    expect(net.probes.length).toBeGreaterThanOrEqual(2);
+    expect(await conflicts()).toBe(1);
+    expect(cluster.statuses.at(-1)?.status.announced).toEqual(
+      expect.objectContaining({ status: 'True', reason: 'Announced' }),
+    );
     await stop(speaker);
   });
 });
