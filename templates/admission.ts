@@ -72,16 +72,18 @@ function l2lbServicePolicy(): KubernetesObject[] {
       ],
     },
     matchConditions: [NOT_BREAK_GLASS],
+    // The admission request leaves out an empty subResource.
+    variables: [{ name: 'subresource', expression: "has(request.subResource) ? request.subResource : ''" }],
     validations: [
       {
         expression: [
           `request.userInfo.username in ${celList(HOOKS_USERS)}`,
-          `(request.subResource == 'status' && request.userInfo.username == ${cel(SPEAKER_USER)})`,
+          `(variables.subresource == 'status' && request.userInfo.username == ${cel(SPEAKER_USER)})`,
           CLEANUP,
         ].join(' || '),
         messageExpression:
           "'l2-load-balancer: ' + request.userInfo.username + ' may not ' + request.operation + ' L2LBService ' + " +
-          "request.namespace + '/' + request.name + (request.subResource == '' ? '' : '/' + request.subResource) + " +
+          "request.namespace + '/' + request.name + (variables.subresource == '' ? '' : '/' + variables.subresource) + " +
           "': only the module writes these objects (its hooks the object, its speakers the status). " +
           'Ask for addresses with the Service annotations network.deckhouse.io/l2-load-balancer-name, ' +
           "network.deckhouse.io/l2-load-balancer-external-ips-count and network.deckhouse.io/load-balancer-ips.'",
