@@ -48,9 +48,10 @@ class Limiter {
 /**
  * What `arping -D -c 1 -w 1` (iputils, not quiet) printed and its exit code, as a DuplicateProbe.
  * Measured in namespaces: exit 0 = no reply (no other host has the address; the node's own kernel
- * does not answer its own probe); exit 1 = a reply came ("Unicast reply from <addr> [<MAC>]") — or
- * no probe went out at all ("Sent 0 probes", e.g. the link has no carrier), which is no answer but
- * a failure; exit 2 = an error such as an unknown interface.
+ * does not answer its own probe; nor does anyone on a link without carrier, where the probe still
+ * counts as sent); exit 1 = a reply came ("Unicast reply from <addr> [<MAC>]") — or no probe went
+ * out at all ("Sent 0 probes"), which is no answer but a failure; exit 2 = an error such as an
+ * unknown interface or one that is administratively down.
  */
 export function parseArpingDad(output: string, exitCode: number | undefined): DuplicateProbe | Error {
   const reply = /reply from \S+ \[([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\]/.exec(output);

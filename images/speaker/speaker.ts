@@ -272,6 +272,12 @@ export class Speaker {
       delete h.releasingSince;
       this.log.info('hand-over called off: owner again', { address, index: h.indexKey });
     }
+    for (const c of d.claim) {
+      const h = this.held.get(c.address);
+      if (!h) continue;
+      h.adopted = false;
+      h.indexKey = c.indexKey;
+    }
     for (const address of this.announceRetry.keys()) {
       if (!d.announce.some((a) => a.address === address)) this.announceRetry.delete(address);
     }

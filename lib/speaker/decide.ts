@@ -34,6 +34,7 @@ export function decide(view: SpeakerView, now: number): Decision {
     withdraw: [],
     startRelease: [],
     cancelRelease: [],
+    claim: [],
     garp: [],
     probe: [],
     refusals: [],
@@ -107,6 +108,8 @@ export function decide(view: SpeakerView, now: number): Decision {
     const ownedIndex = owned.get(h.address);
     if (ownedIndex) {
       if (h.releasingSince !== undefined) decision.cancelRelease.push(h.address);
+      if (h.adopted || h.indexKey !== ownedIndex.key)
+        decision.claim.push({ address: h.address, indexKey: ownedIndex.key });
       keepAnnounced(h);
       const settled = h.since + view.timings.statusSettleMs;
       if (frozen) continue;

@@ -136,6 +136,12 @@ export interface Decision {
   startRelease: string[];
   /** Addresses whose hand-over is called off (this node owns them again). */
   cancelRelease: string[];
+  /**
+   * Held addresses this node owns for an index other than the one recorded (a leftover of an earlier
+   * run, or an address whose eligible index changed): record the index, and that it is no leftover
+   * any more, so a later move hands it over make-before-break.
+   */
+  claim: { address: string; indexKey: string }[];
   /** Held addresses due a gratuitous ARP / unsolicited NA now. */
   garp: { address: string; iface: string }[];
   /** Held addresses due a duplicate-address probe now (IPv4 only). */

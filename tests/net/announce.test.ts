@@ -111,6 +111,33 @@ describeNet('announcing an address from a node namespace', () => {
     expect(mine).toEqual(['arping eth0 192.0.2.211']);
   });
 
+  it('probes for a duplicate: none while only this node holds the address, the MAC of another host that does', async () => {
+    const n1 = ops('node-1');
+    await n1.addAddress(VIP4, 'eth0');
+    // The node's own kernel does not answer its own probe.
+    expect(await n1.probeDuplicate(VIP4, 'eth0')).toEqual({ duplicate: false });
+    const node2 = topo.node('node-2');
+    await topo.ip(node2.netns, ['addr', 'add', `${VIP4}/32`, 'dev', 'eth0']);
+    try {
+      const started = Date.now();
+      expect(await n1.probeDuplicate(VIP4, 'eth0')).toEqual({ duplicate: true, mac: node2.mac });
+      console.log(`duplicate probe answered after ${Date.now() - started} ms`);
+    } finally {
+      await topo.ip(node2.netns, ['addr', 'del', `${VIP4}/32`, 'dev', 'eth0']);
+      await n1.removeAddress(VIP4, 'eth0');
+    }
+  });
+
+  it('fails a probe that cannot run instead of finding no duplicate', async () => {
+    const mine: string[] = [];
+    const n1 = new ShellNetworkOps(
+      { commandFailed: (c, a, e) => mine.push(`${c} ${a.join(' ')}: ${e}`), gratuitousSent: () => undefined },
+      topo.node('node-1').netns,
+    );
+    await expect(n1.probeDuplicate(VIP4, 'eth9')).rejects.toThrow(/Device eth9 not available/);
+    expect(mine).toEqual([`arping -D -c 1 -w 1 -I eth9 ${VIP4}: arping: Device eth9 not available.`]);
+  });
+
   it('ran every command without failure', async () => {
     // arping/na6 report failures asynchronously, about a second after they start.
     await new Promise((r) => setTimeout(r, 1500));

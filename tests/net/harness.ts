@@ -242,6 +242,17 @@ export class Topology {
     }
   }
 
+  /**
+   * Another host on the link that is no node: a namespace on the bridge with `ip4`/24 and `ip6`/64
+   * configured, as a misconfigured server would have them. Removed with the topology.
+   */
+  async foreignHost(ip4: string, ip6: string): Promise<{ netns: string; mac: string }> {
+    const n = this.namespaces.filter((ns) => ns.includes('-fx')).length + 1;
+    const netns = `${this.prefix}-fx${n}`;
+    const mac = await this.attach(netns, `fx${n}`, ip4, ip6);
+    return { netns, mac };
+  }
+
   node(name: string): NodeNs {
     const n = this.nodes.find((x) => x.name === name);
     if (!n) throw new Error(`no node ${name}`);

@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 import { createTopology, netnsUnavailable, type ProbeResult, type Topology } from './harness';
 import {
   kubeconfigVia,
+  metricsText,
+  seriesValue,
   startSpeaker,
   startTestControlPlane,
   TcpRelay,
@@ -25,6 +27,14 @@ const RANKS = [
   ['node-3', 'node-1', 'node-2'],
 ];
 const indexName = (i: number): string => `web-public-${i}`;
+const V6 = '2001:db8::206';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface ConditionJson {
+  status: string;
+  reason: string;
+  message: string;
+}
 
 /** Lost probes and the gap of one target in a probe run. */
 function summary(results: ProbeResult[], ip: string): { sent: number; lost: number; nodes: string[] } {
@@ -54,6 +64,24 @@ describeNet('speakers against a real API server', () => {
     speakers.set(node, s);
     return s;
   };
+  /** The Announced condition of an index once it has `reason` (bounded), else undefined. */
+  const conditionWith = (
+    name: string,
+    reason: string,
+    timeoutMs: number,
+  ): Promise<ConditionJson | undefined> =>
+    topo.until(
+      async () => {
+        const status = (await api.getIndex(NS, name)).status as { conditions?: ConditionJson[] } | undefined;
+        const c = status?.conditions?.find((x) => x.reason === reason);
+        return c;
+      },
+      timeoutMs,
+      100,
+    );
+  /** Waits (bounded) until `node` no longer holds `ip`. */
+  const released = async (node: string, ip: string, timeoutMs: number): Promise<true | undefined> =>
+    topo.until(async () => ((await topo.addressesOn(node)).includes(ip) ? undefined : true), timeoutMs, 100);
   const answers = (ip: string, node: string, timeoutMs: number): Promise<true | undefined> =>
     topo.until(
       async () => ((await topo.fetchFromClient(ip, 300)) === node ? true : undefined),
@@ -114,9 +142,9 @@ describeNet('speakers against a real API server', () => {
   }, 60_000);
 
   it('announces an IPv6 address with an unsolicited neighbour advertisement', async () => {
-    await api.index(NS, 'web-public-6', '2001:db8::206', ['node-2', 'node-1']);
-    expect(await answers('2001:db8::206', 'node-2', 15_000)).toBe(true);
-    expect(await topo.neighbourNode('2001:db8::206')).toBe('node-2');
+    await api.index(NS, 'web-public-6', V6, ['node-2', 'node-1']);
+    expect(await answers(V6, 'node-2', 15_000)).toBe(true);
+    expect(await topo.neighbourNode(V6)).toBe('node-2');
   }, 30_000);
 
   it('refuses an address outside every pool and says so in the status', async () => {
@@ -134,9 +162,61 @@ describeNet('speakers against a real API server', () => {
     expect(await topo.addressesOn('node-1')).not.toContain('198.51.100.9');
   }, 30_000);
 
+  it('announces an address two L2LBServices carry for the older one only, and tells the younger why', async () => {
+    const ip = '192.0.2.205';
+    await api.index(NS, 'web-dup-0', ip, ['node-1', 'node-2']);
+    await api.index(NS, 'web-dup-1', ip, ['node-1', 'node-2']);
+    const refused = await conditionWith('web-dup-1', 'AddressConflict', 10_000);
+    expect(refused).toEqual(
+      expect.objectContaining({
+        status: 'False',
+        message: expect.stringContaining('L2LBService shop/web-dup-0'),
+      }),
+    );
+    expect(await answers(ip, 'node-1', 10_000)).toBe(true);
+    expect(await conditionWith('web-dup-0', 'Announced', 10_000)).toBeDefined();
+    expect(await api.announcingNode(NS, 'web-dup-1')).toBeUndefined();
+    const series = `l2lb_speaker_address_announced{address="${ip}",l2loadbalancer="public",service_namespace="${NS}",service="web"}`;
+    expect(seriesValue(await metricsText(speakers.get('node-1')!), series)).toBe(1);
+    expect(seriesValue(await metricsText(speakers.get('node-2')!), series)).toBeUndefined();
+
+    await api.deleteIndex(NS, 'web-dup-1');
+    await api.deleteIndex(NS, 'web-dup-0');
+    expect(await released('node-1', ip, 10_000)).toBe(true);
+    expect(seriesValue(await metricsText(speakers.get('node-1')!), series)).toBeUndefined();
+  }, 30_000);
+
+  it('reports another host on the link that answers for an address it announces', async () => {
+    const ip = '192.0.2.210';
+    const foreign = await topo.foreignHost(ip, '2001:db8::210');
+    await api.index(NS, 'web-clash-0', ip, ['node-2', 'node-3']);
+    // The first probe goes out 4 s after the address is taken (HANDOVER/SHUTDOWN bounds + 1 s).
+    const reported = await conditionWith('web-clash-0', 'DuplicateOnLink', 20_000);
+    expect(reported).toEqual(
+      expect.objectContaining({
+        status: 'True',
+        message: expect.stringContaining(`another host (${foreign.mac}) answered a duplicate address probe`),
+      }),
+    );
+    const node2 = speakers.get('node-2')!;
+    const text = await metricsText(node2);
+    expect(seriesValue(text, `l2lb_speaker_address_conflicts_total{address="${ip}"}`)).toBeGreaterThanOrEqual(
+      1,
+    );
+    expect(
+      node2.logs.find(
+        (l) => l.msg === 'another host answers for an address this node announces' && l.address === ip,
+      ),
+    ).toEqual(expect.objectContaining({ mac: foreign.mac, iface: 'eth0' }));
+
+    await api.deleteIndex(NS, 'web-clash-0');
+    await topo.ip(foreign.netns, ['addr', 'del', `${ip}/24`, 'dev', 'eth0']);
+    expect(await released('node-2', ip, 10_000)).toBe(true);
+  }, 40_000);
+
   it('moves the address of a hard-failed node (SIGKILL + cable cut) and the other two never stop', async () => {
     const probe = topo.probe(__dirname, IPS, 10, 1500, 200);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const failedAt = Date.now();
     speakers.get('node-1')!.child.kill('SIGKILL');
     await topo.setLink('node-1', false);
@@ -172,6 +252,39 @@ describeNet('speakers against a real API server', () => {
         100,
       ),
     ).toBe(true);
+  }, 60_000);
+
+  it('moves an IPv6 address of a hard-failed node (SIGKILL + cable cut) with an unsolicited NA', async () => {
+    expect(await answers(V6, 'node-2', 10_000)).toBe(true);
+    expect(await answers(IPS[1]!, 'node-2', 10_000)).toBe(true);
+    const probe = topo.probe(__dirname, [V6, IPS[0]!, IPS[2]!], 10, 1500, 200);
+    await sleep(1000);
+    const failedAt = Date.now();
+    speakers.get('node-2')!.child.kill('SIGKILL');
+    await topo.setLink('node-2', false);
+    const movedTo1 = (r: ProbeResult): boolean => r.ip === V6 && r.t > failedAt && r.node === 'node-1';
+    expect(await topo.until(async () => (probe.results.some(movedTo1) ? true : undefined), 12_000, 50)).toBe(
+      true,
+    );
+    await sleep(500);
+    probe.stop();
+    const first = probe.results.find(movedTo1)!;
+    const moved = summary(probe.results, V6);
+    console.log(
+      `IPv6 hard failure: ${V6} answered from node-1 ${first.t - failedAt} ms after the kill; ${moved.lost} of ${moved.sent} probes lost`,
+    );
+    for (const ip of [IPS[0]!, IPS[2]!]) expect(summary(probe.results, ip).lost).toBe(0);
+    expect(await topo.neighbourNode(V6)).toBe('node-1');
+    expect(await api.announcingNode(NS, 'web-public-6')).toBe('node-1');
+
+    // The cable back, then the speaker: it owns both its addresses again and gets them back
+    // make-before-break from node-1 (IPv6) and node-3 (IPv4).
+    await topo.setLink('node-2', true);
+    await start('node-2');
+    expect(await answers(V6, 'node-2', 15_000)).toBe(true);
+    expect(await answers(IPS[1]!, 'node-2', 15_000)).toBe(true);
+    expect(await released('node-1', V6, 10_000)).toBe(true);
+    expect(await released('node-3', IPS[1]!, 10_000)).toBe(true);
   }, 60_000);
 
   it('hands over make-before-break on SIGTERM without losing a probe', async () => {

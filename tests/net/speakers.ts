@@ -3,6 +3,7 @@
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -147,6 +148,29 @@ export async function startSpeaker(opts: {
   return { node: opts.node, child, logs, metricsPort, exited, waitForLog };
 }
 
+/** The speaker's /metrics text. */
+export function metricsText(s: SpeakerProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port: s.metricsPort, path: '/metrics', timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('metrics: timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** The value of one series in a /metrics text, e.g. `name{a="b"}`; undefined when absent. */
+export function seriesValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 /** A TCP relay to the API server that a test can cut (stop) and restore (start) on one port. */
 export class TcpRelay {
   private server?: net.Server;
@@ -260,6 +284,15 @@ export class TestApi {
         },
       ),
     );
+  }
+
+  async deleteIndex(namespace: string, name: string): Promise<void> {
+    const r = await this.client.request(
+      'DELETE',
+      `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${namespace}/l2lbservices/${name}`,
+      { timeoutMs: 10_000 },
+    );
+    if (r.status !== 404) expectOk('delete index', r);
   }
 
   async getIndex(namespace: string, name: string): Promise<Json> {

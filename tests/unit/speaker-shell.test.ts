@@ -170,6 +170,23 @@ describe('the speaker shell', () => {
     await done;
   });
 
+  it('on SIGTERM hands a leftover it kept over make-before-break too', async () => {
+    const { cluster, net, speaker } = setup();
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
+    net.addresses.add('192.0.2.10');
+    void speaker.start();
+    await advance(300);
+    expect(net.gratuitous).toContain('192.0.2.10');
+
+    const done = speaker.shutdown();
+    await advance(500);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+    cluster.announcedBy('web-0', 'node-b');
+    await advance(50);
+    expect(net.addresses.has('192.0.2.10')).toBe(false);
+    await done;
+  });
+
   it('on SIGTERM removes every address by the bound when no new owner announces', async () => {
     const { cluster, net, speaker } = setup();
     cluster.indicesList = [

@@ -282,6 +282,8 @@ describe('restart', () => {
     expect(d.withdraw).toEqual([]);
     expect(d.announce).toEqual([]);
     expect(d.garp).toEqual([{ address: '192.0.2.10', iface: 'eth0' }]);
+    // From now on it is held for its index like any other: a later move is make-before-break.
+    expect(d.claim).toEqual([{ address: '192.0.2.10', indexKey: 'shop/web-public-0' }]);
   });
 
   it('removes at once a leftover address another node owns', () => {
