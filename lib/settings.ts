@@ -3,7 +3,7 @@
 // ajv the way addon-operator checks it: defaults filled in, unknown fields refused. Rules that span
 // several fields are `x-deckhouse-validations` (CEL) in the YAML for Deckhouse, and `CROSS_FIELD_RULES`
 // here for everything else; a test keeps the two lists in step.
-import Ajv, { type ErrorObject, type KeywordDefinition, type SchemaObject } from 'ajv';
+import Ajv, { type ErrorObject, type KeywordDefinition, type SchemaObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { ModuleSettings, ModuleValues } from './model';
 import { configValuesSchema, valuesSchema } from './settings-schema';
@@ -55,6 +55,8 @@ const EXTENSION_KEYWORDS = [
  */
 export function createOpenApiAjv(options: {
   useDefaults: boolean;
+  /** Check schemas against the meta-schema (default). Compiling the meta-schema costs a hook run ~30 ms. */
+  validateSchema?: boolean;
   keywords?: readonly KeywordDefinition[];
 }): Ajv {
   const ajv = new Ajv({
@@ -62,6 +64,7 @@ export function createOpenApiAjv(options: {
     verbose: true,
     useDefaults: options.useDefaults,
     strictTypes: false,
+    validateSchema: options.validateSchema ?? true,
   });
   addFormats(ajv, ['date-time']);
   ajv.addFormat('int32', {
@@ -74,15 +77,23 @@ export function createOpenApiAjv(options: {
   return ajv;
 }
 
-const ajv = createOpenApiAjv({ useDefaults: true });
-const validateConfigValues = ajv.compile<ModuleSettings>(configValuesSchema);
-const validateValues = ajv.compile<ModuleValues>(valuesSchema);
+// Compiled on first use: a hook process compiles only the schema it needs (compiling is most of
+// a short hook run's start-up).
+let ajv: Ajv | undefined;
+let configValuesValidator: ValidateFunction<ModuleSettings> | undefined;
+let valuesValidator: ValidateFunction<ModuleValues> | undefined;
+// The settings schema is the module's own and checked against the meta-schema by its tests.
+const compiler = (): Ajv => (ajv ??= createOpenApiAjv({ useDefaults: true, validateSchema: false }));
+const validateConfigValues = (): ValidateFunction<ModuleSettings> =>
+  (configValuesValidator ??= compiler().compile<ModuleSettings>(configValuesSchema));
+const validateValues = (): ValidateFunction<ModuleValues> =>
+  (valuesValidator ??= compiler().compile<ModuleValues>(valuesSchema));
 
 /** Parses ModuleConfig settings; absent fields get their defaults. `raw` is not modified. */
 export function parseSettings(raw: unknown): SettingsResult {
   const data = jsonClone(raw ?? {});
-  if (!validateConfigValues(data))
-    return { ok: false, errors: formatSchemaErrors(validateConfigValues.errors) };
+  const validate = validateConfigValues();
+  if (!validate(data)) return { ok: false, errors: formatSchemaErrors(validate.errors) };
   const errors = crossFieldErrors(data);
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings: data };
 }
@@ -90,7 +101,8 @@ export function parseSettings(raw: unknown): SettingsResult {
 /** Parses module values (settings plus `internal`), as addon-operator hands them to hooks. */
 export function parseValues(raw: unknown): ValuesResult {
   const data = jsonClone(raw ?? {});
-  if (!validateValues(data)) return { ok: false, errors: formatSchemaErrors(validateValues.errors) };
+  const validate = validateValues();
+  if (!validate(data)) return { ok: false, errors: formatSchemaErrors(validate.errors) };
   const errors = crossFieldErrors(data);
   return errors.length > 0 ? { ok: false, errors } : { ok: true, values: data };
 }

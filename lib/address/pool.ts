@@ -132,8 +132,51 @@ export function canonicalAddress(text: string): string | undefined {
   return a === undefined ? undefined : formatAddress(a);
 }
 
+const CANONICAL_IPV6_CHARS = /^[0-9a-f:]+$/;
+
+/**
+ * The value of an IPv6 address written in its RFC 5952 canonical form, or undefined for any other
+ * spelling (which then goes through the strict parser). The control loop reads back tens of
+ * thousands of addresses it wrote itself, canonically, on every run: this is their fast path.
+ */
+export function decodeCanonicalIPv6(text: string): bigint | undefined {
+  if (!CANONICAL_IPV6_CHARS.test(text)) return undefined;
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const explicit = head.length + tail.length;
+  const compressed = halves.length === 2 ? 8 - explicit : 0;
+  if (halves.length === 1 ? explicit !== 8 : compressed < 2) return undefined;
+  let value = 0n;
+  // Zero runs written out: none may be as long as the compressed one (longer, or equal and before it).
+  let run = 0;
+  let before = true;
+  const group = (g: string): boolean => {
+    if (g.length === 0 || g.length > 4 || (g.length > 1 && g[0] === '0')) return false;
+    const n = Number.parseInt(g, 16);
+    run = n === 0 ? run + 1 : 0;
+    if (run >= 2 && (compressed === 0 || run > compressed || (before && run === compressed))) return false;
+    value = (value << 16n) | BigInt(n);
+    return true;
+  };
+  for (const g of head) if (!group(g)) return undefined;
+  if (halves.length === 2) {
+    // The groups beside `::` must not be zero, or the compressed run would be longer.
+    if (head.length > 0 && head[head.length - 1] === '0') return undefined;
+    if (tail.length > 0 && tail[0] === '0') return undefined;
+    value <<= BigInt(16 * compressed);
+    run = 0;
+    before = false;
+  }
+  for (const g of tail) if (!group(g)) return undefined;
+  return value;
+}
+
 /** Parsed and canonical at once, for callers that need both (one parse instead of two). */
 export function parseCanonical(text: string): { address: Address; text: string } | undefined {
+  const fast = text.includes(':') ? decodeCanonicalIPv6(text) : undefined;
+  if (fast !== undefined) return { address: { family: 6, value: fast }, text };
   const address = parseAddress(text);
   if (address === undefined) return undefined;
   // Strict dotted-quad text has exactly one spelling per address: it is already canonical.

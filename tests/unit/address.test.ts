@@ -2,9 +2,11 @@ import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import {
   canonicalAddress,
+  decodeCanonicalIPv6,
   formatAddress,
   lowestFree,
   parseAddress,
+  parseCanonical,
   parsePool,
   poolAddresses,
   poolContains,
@@ -354,5 +356,61 @@ describe('poolAddresses and lowestFree', () => {
       ),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('decodeCanonicalIPv6 (the fast path for addresses the module wrote itself)', () => {
+  const sparse = fc
+    .array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff })), {
+      minLength: 8,
+      maxLength: 8,
+    })
+    .map((groups) => groups.reduce((acc, g) => (acc << 16n) | BigInt(g), 0n));
+
+  it('decodes the canonical text of every address to its value', () => {
+    fc.assert(
+      fc.property(sparse, (value) => {
+        const text = formatAddress({ family: 6, value });
+        expect(decodeCanonicalIPv6(text)).toBe(value);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses every other spelling, which the strict parser then handles', () => {
+    const spellings = sparse.chain((value) => {
+      const groups = value.toString(16).padStart(32, '0').match(/.{4}/g) ?? [];
+      return fc
+        .tuple(fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 8 }))
+        .map(([upper, pad, from, len]) => {
+          let gs = groups.map((g) => (pad ? g : String(Number.parseInt(g, 16).toString(16))));
+          let text = gs.join(':');
+          if (len > 0 && gs.slice(from, from + len).every((g) => Number.parseInt(g, 16) === 0)) {
+            gs = [...gs.slice(0, from), '', ...gs.slice(from + len)];
+            text = gs.join(':').replace(/:{3,}/, '::');
+            if (text.startsWith(':') && !text.startsWith('::')) text = `:${text}`;
+            if (text.endsWith(':') && !text.endsWith('::')) text = `${text}:`;
+          }
+          return { value, text: upper ? text.toUpperCase() : text };
+        });
+    });
+    fc.assert(
+      fc.property(spellings, ({ value, text }) => {
+        const decoded = decodeCanonicalIPv6(text);
+        if (decoded !== undefined) {
+          expect(decoded).toBe(value);
+          expect(text).toBe(formatAddress({ family: 6, value }));
+        }
+        // Whatever the fast path refuses still parses to the same value.
+        expect(parseCanonical(text)?.address.value).toBe(parseAddress(text)?.value);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(decodeCanonicalIPv6('2001:DB8::1')).toBeUndefined();
+    expect(decodeCanonicalIPv6('2001:db8:0:0:1:0:0:1')).toBeUndefined();
+    expect(decodeCanonicalIPv6('2001:db8::1:0:0:1')).toBe(parseAddress('2001:db8::1:0:0:1')?.value);
+    expect(decodeCanonicalIPv6('2001:0:0:1::1')).toBe(parseAddress('2001:0:0:1::1')?.value);
+    expect(decodeCanonicalIPv6('2001:db8::0:1')).toBeUndefined();
+    expect(decodeCanonicalIPv6('::')).toBe(0n);
   });
 });
