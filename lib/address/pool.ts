@@ -140,6 +140,20 @@ const CANONICAL_IPV6_CHARS = /^[0-9a-f:]+$/;
  * thousands of addresses it wrote itself, canonically, on every run: this is their fast path.
  */
 export function decodeCanonicalIPv6(text: string): bigint | undefined {
+  const groups = canonicalIPv6Groups(text);
+  if (groups === undefined) return undefined;
+  let value = 0n;
+  for (const g of groups) value = (value << 16n) | BigInt(g);
+  return value;
+}
+
+/** Whether a text is an address in its canonical spelling; cheaper than parsing it. */
+export function isCanonicalAddress(text: string): boolean {
+  return text.includes(':') ? canonicalIPv6Groups(text) !== undefined : parseIPv4(text) !== undefined;
+}
+
+/** The eight groups of a canonical IPv6 text, or undefined for any other spelling. */
+function canonicalIPv6Groups(text: string): number[] | undefined {
   if (!CANONICAL_IPV6_CHARS.test(text)) return undefined;
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
@@ -148,7 +162,7 @@ export function decodeCanonicalIPv6(text: string): bigint | undefined {
   const explicit = head.length + tail.length;
   const compressed = halves.length === 2 ? 8 - explicit : 0;
   if (halves.length === 1 ? explicit !== 8 : compressed < 2) return undefined;
-  let value = 0n;
+  const groups: number[] = [];
   // Zero runs written out: none may be as long as the compressed one (longer, or equal and before it).
   let run = 0;
   let before = true;
@@ -157,7 +171,7 @@ export function decodeCanonicalIPv6(text: string): bigint | undefined {
     const n = Number.parseInt(g, 16);
     run = n === 0 ? run + 1 : 0;
     if (run >= 2 && (compressed === 0 || run > compressed || (before && run === compressed))) return false;
-    value = (value << 16n) | BigInt(n);
+    groups.push(n);
     return true;
   };
   for (const g of head) if (!group(g)) return undefined;
@@ -165,12 +179,12 @@ export function decodeCanonicalIPv6(text: string): bigint | undefined {
     // The groups beside `::` must not be zero, or the compressed run would be longer.
     if (head.length > 0 && head[head.length - 1] === '0') return undefined;
     if (tail.length > 0 && tail[0] === '0') return undefined;
-    value <<= BigInt(16 * compressed);
+    for (let i = 0; i < compressed; i++) groups.push(0);
     run = 0;
     before = false;
   }
   for (const g of tail) if (!group(g)) return undefined;
-  return value;
+  return groups;
 }
 
 /** Parsed and canonical at once, for callers that need both (one parse instead of two). */

@@ -19,7 +19,14 @@
 //   L2LoadBalancer), allocate nothing and release nothing. A non-integer or negative count is treated
 //   as `keepOnly`.
 
-import { lowestFree, parseCanonical, poolContains, type Pool } from '../address/pool';
+import {
+  canonicalAddress,
+  isCanonicalAddress,
+  lowestFree,
+  parseCanonical,
+  poolContains,
+  type Pool,
+} from '../address/pool';
 
 export interface AllocationRequest {
   serviceKey: string;
@@ -260,9 +267,27 @@ function collectHoldings(
   const holdings: Holding[] = [];
   const msCache = new Map<string, number>();
   for (const e of existing) {
-    const parsed = parseCanonical(e.address.trim());
-    if (parsed === undefined) continue;
     const s = services.get(e.serviceKey);
+    const raw = e.address.trim();
+    if (s === undefined) {
+      // A Service outside this run only holds its address: its canonical text is all that matters,
+      // and the module wrote it canonically, so usually no parse is needed.
+      const text = isCanonicalAddress(raw) ? raw : canonicalAddress(raw);
+      if (text === undefined) continue;
+      holdings.push({
+        serviceKey: e.serviceKey,
+        l2lbName: e.l2lbName,
+        index: e.index,
+        address: text,
+        ms: epochMs(e.createdAt, msCache),
+        createdAt: e.createdAt,
+        inPool: false,
+        keeps: false,
+      });
+      continue;
+    }
+    const parsed = parseCanonical(raw);
+    if (parsed === undefined) continue;
     const h: Holding = {
       serviceKey: e.serviceKey,
       l2lbName: e.l2lbName,
@@ -270,11 +295,11 @@ function collectHoldings(
       address: parsed.text,
       ms: epochMs(e.createdAt, msCache),
       createdAt: e.createdAt,
-      inPool: s?.pool !== undefined && poolContains(s.pool, parsed.address),
+      inPool: s.pool !== undefined && poolContains(s.pool, parsed.address),
       keeps: false,
     };
     holdings.push(h);
-    s?.holdings.push(h);
+    s.holdings.push(h);
   }
   for (const s of services.values()) {
     // Two holdings of one index resolve the same way whatever the input order: the one still in the pool.
