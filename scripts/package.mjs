@@ -124,8 +124,17 @@ async function main() {
   copyFileSync(join(root, 'module.yaml'), join(work, 'module.yaml'));
   rmSync(scratch, { recursive: true, force: true });
 
-  rmSync(target, { recursive: true, force: true });
-  renameSync(work, target);
+  // Another packaging run (a parallel test) may swap in its own package meanwhile: from the same
+  // sources, so whichever lands is as good, and a reader holding the old one keeps it until done.
+  const old = `${work}.old`;
+  if (existsSync(target)) renameSync(target, old);
+  try {
+    renameSync(work, target);
+  } catch (err) {
+    if (!['ENOTEMPTY', 'EEXIST'].includes(err.code)) throw err;
+    rmSync(work, { recursive: true, force: true });
+  }
+  rmSync(old, { recursive: true, force: true });
   const mb = (statSync(join(target, 'hooks', 'lib', BINARY)).size / 2 ** 20).toFixed(1);
   const du = execFileSync('du', ['-sh', target], { encoding: 'utf8' }).split('\t')[0];
   say(
