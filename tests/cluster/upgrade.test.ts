@@ -46,9 +46,18 @@ async function addresses(): Promise<{
   return { ingress, l2lbServices };
 }
 
-/** Waits for a full run of the control loop that started after `mark` (the 15-second schedule). */
-async function untilFullRun(mark: number): Promise<void> {
-  await cluster().untilHookRan(mark, /"binding":"rerank"/, 45_000);
+/**
+ * Waits for a full run of the control loop (its 15-second schedule) that `lines` (shell-operator's
+ * log) shows after position `mark`.
+ */
+async function untilFullRun(lines: () => string[], mark: number): Promise<void> {
+  const ran = (l: string): boolean =>
+    l.includes('Hook executed successfully') && l.includes('"binding":"rerank"');
+  await cluster().until(
+    'a full run of the control loop',
+    async () => (lines().slice(mark).some(ran) ? true : undefined),
+    45_000,
+  );
 }
 
 let baseline: Awaited<ReturnType<typeof addresses>>;
@@ -69,7 +78,7 @@ beforeAll(async () => {
   for (const s of SERVICES) await m.createService(s);
   for (const s of SERVICES)
     await m.untilAssigned('shop', s.name, s.count === 'all' ? 3 : Number(s.count), 60_000);
-  await untilFullRun(m.logMark());
+  await untilFullRun(() => cluster().hookLogs(), 0);
   baseline = await addresses();
 }, 300_000);
 
@@ -97,9 +106,9 @@ test('changing the settings keeps every address, also a maxExternalIPsPerService
       maxExternalIPsPerService: 16,
     },
   ]) {
-    const mark = c.logMark();
+    const mark = c.hookLogs().length;
     await c.setSettings(settings);
-    await untilFullRun(mark);
+    await untilFullRun(() => c.hookLogs(), mark);
     expect({ settings, ...(await addresses()) }).toEqual({ settings, ...baseline });
   }
 });
@@ -113,22 +122,15 @@ test('upgrading the hooks to a new version keeps every address', async () => {
     env: { L2LB_STANDALONE: 'true' },
   });
   const op = packaged;
-  await c.until(
-    'a full run of the packaged hooks',
-    async () =>
-      op.logs().some((l) => l.includes('Hook executed successfully') && l.includes('"binding":"rerank"'))
-        ? true
-        : undefined,
-    45_000,
-  );
+  await untilFullRun(() => op.logs(), 0);
   expect(op.logs().filter((l) => l.includes('"level":"error"'))).toEqual([]);
   expect(await addresses()).toEqual(baseline);
   // And back: a downgrade is an upgrade too.
   await op.stop();
   packaged = undefined;
-  const mark = c.logMark();
+  const mark = c.hookLogs().length;
   await c.startHooks();
-  await untilFullRun(mark);
+  await untilFullRun(() => c.hookLogs(), mark);
   expect(await addresses()).toEqual(baseline);
 });
 
@@ -138,9 +140,9 @@ test('disabling the module and enabling it again keeps every address', async () 
   // Disabled for longer than a schedule period: nothing runs, nothing changes.
   await new Promise((r) => setTimeout(r, 16_000));
   expect(await addresses()).toEqual(baseline);
-  const mark = c.logMark();
+  const mark = c.hookLogs().length;
   await c.startHooks();
-  await untilFullRun(mark);
+  await untilFullRun(() => c.hookLogs(), mark);
   expect(await addresses()).toEqual(baseline);
 });
 
