@@ -126,6 +126,14 @@ export interface ModuleOptions {
   extraApiserverArgs?: string[];
   /** Receives every log line of kine, kube-apiserver and shell-operator. */
   log?: Log;
+  /**
+   * Collections (REST paths) whose foreground deletions are finished the way kube-controller-manager's
+   * garbage collector finishes them for an object without dependents: by removing the
+   * `foregroundDeletion` finalizer. The test control plane runs no controller-manager, and
+   * shell-operator's `Delete` operation is a foreground delete that waits (up to 20 s) for the object
+   * to go. Default: the L2LBServices; `[]` turns the emulation off.
+   */
+  foregroundDeletion?: string[];
   /** Whether to start shell-operator right away (default true). */
   startHooks?: boolean;
   /** Bound for the control plane to become ready. */
@@ -478,6 +486,9 @@ export class IngressRecorder {
 
 export class ModuleCluster {
   private operator: ShellOperator | undefined;
+  private readonly watches: Watch[] = [];
+  /** Foreground deletions this harness finished in the garbage collector's place. */
+  readonly collected: string[] = [];
   /** Log lines of shell-operator runs that were stopped (restartHooks keeps them). */
   private readonly pastOperatorLogs: string[] = [];
   private stopping: Promise<void> | undefined;
@@ -506,6 +517,9 @@ export class ModuleCluster {
     const m = new ModuleCluster(cp, hooksDir, opts);
     try {
       await m.ensureNamespace(MODULE_NAMESPACE);
+      for (const collection of opts.foregroundDeletion ?? [`${L2LBSERVICE_API}/l2lbservices`]) {
+        await m.finishForegroundDeletions(collection);
+      }
       // A just-established CRD's storage may answer 429 "(re)initializing" for a moment.
       for (const path of [`${L2LB_API}/l2loadbalancers`, `${L2LBSERVICE_API}/l2lbservices`]) {
         await waitFor(async () => (await cp.request('GET', `${path}?limit=1`)) ?? true, {
@@ -528,6 +542,35 @@ export class ModuleCluster {
 
   request<T = unknown>(method: HttpMethod, path: string, body?: unknown, contentType?: string): Promise<T> {
     return this.cp.request<T>(method, path, body, contentType);
+  }
+
+  /** The garbage collector's part of a foreground deletion, for objects without dependents. */
+  private async finishForegroundDeletions(collection: string): Promise<void> {
+    const inFlight = new Set<string>();
+    const w = await watchCollection<{
+      metadata: ObjectMeta & { deletionTimestamp?: string; finalizers?: string[] };
+    }>(this.cp, collection, (e) => {
+      const md = e.object.metadata;
+      const i = md.finalizers?.indexOf('foregroundDeletion') ?? -1;
+      if (e.type === 'DELETED' || md.deletionTimestamp === undefined || i < 0) return;
+      const path = `${collection.replace(/\/[^/]+$/, '')}${md.namespace ? `/namespaces/${md.namespace}` : ''}/${collection.split('/').pop() ?? ''}/${md.name}`;
+      if (inFlight.has(path)) return;
+      inFlight.add(path);
+      // A JSON patch with a test on the index, so another finalizer added meanwhile is not lost.
+      this.request(
+        'PATCH',
+        path,
+        [
+          { op: 'test', path: `/metadata/finalizers/${i}`, value: 'foregroundDeletion' },
+          { op: 'remove', path: `/metadata/finalizers/${i}` },
+        ],
+        'application/json-patch+json',
+      )
+        .then(() => this.collected.push(`${md.namespace ?? ''}/${md.name}`))
+        .catch(() => undefined) // gone already, or changed: the next event retries
+        .finally(() => inFlight.delete(path));
+    });
+    this.watches.push(w);
   }
 
   // --- the hooks' process ----------------------------------------------------------------------
@@ -578,6 +621,89 @@ export class ModuleCluster {
    */
   hookErrors(): string[] {
     return this.hookLogs().filter((l) => /"level":"error"|level=error|\bERROR\b|\bE\d{4}\b/i.test(l));
+  }
+
+  /** A position in hookLogs(), for logsSince(). */
+  logMark(): number {
+    return this.hookLogs().length;
+  }
+
+  /** hookLogs() lines after a logMark(). */
+  logsSince(mark: number): string[] {
+    return this.hookLogs().slice(mark);
+  }
+
+  /**
+   * Waits until a hook run that started after `mark` finished: its "Hook executed successfully"
+   * line (optionally only runs whose log lines match `binding`, e.g. `"binding":"rerank"`).
+   */
+  async untilHookRan(mark: number, what: RegExp = /./, timeoutMs = 60_000): Promise<void> {
+    await this.until(
+      `a hook run (${what.source}) after the mark`,
+      async () =>
+        this.logsSince(mark).some((l) => l.includes('Hook executed successfully') && what.test(l))
+          ? true
+          : undefined,
+      timeoutMs,
+    );
+  }
+
+  /**
+   * What the reconcile hook writes, as name@resourceVersion (L2LBServices, Services,
+   * L2LoadBalancers) and the nodes' member labels: equal snapshots mean nothing was written.
+   */
+  async writtenState(): Promise<string[]> {
+    const rv = (o: { metadata: ObjectMeta }) =>
+      `${o.metadata.namespace ?? ''}/${o.metadata.name}@${o.metadata.resourceVersion ?? ''}`;
+    const [children, services, balancers, nodes] = await Promise.all([
+      this.request<List<{ metadata: ObjectMeta }>>('GET', `${L2LBSERVICE_API}/l2lbservices`),
+      this.request<List<{ metadata: ObjectMeta }>>('GET', '/api/v1/services'),
+      this.request<List<{ metadata: ObjectMeta }>>('GET', `${L2LB_API}/l2loadbalancers`),
+      this.request<List<NodeObject>>('GET', '/api/v1/nodes'),
+    ]);
+    return [
+      ...children.items.map((o) => `L2LBService ${rv(o)}`),
+      ...services.items.map((o) => `Service ${rv(o)}`),
+      ...balancers.items.map((o) => `L2LoadBalancer ${rv(o)}`),
+      ...nodes.items.map(
+        (n) => `Node ${n.metadata.name} member=${String(n.metadata.labels?.[LABEL_MEMBER] !== undefined)}`,
+      ),
+    ].sort();
+  }
+
+  /**
+   * Waits until the cluster is converged: a full run of the reconcile hook (all Services) started
+   * and finished without writing anything. `poke` starts a full run at once (e.g. relabel a Node the
+   * balancers do not select); without it the next scheduled run (every 15 s) is awaited.
+   */
+  async untilConverged(opts: { poke?: () => Promise<void>; timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
+    let last = '';
+    while (Date.now() < deadline) {
+      const before = await this.writtenState();
+      const mark = this.logMark();
+      await opts.poke?.();
+      await this.until(
+        'a full run of the reconcile hook',
+        async () => {
+          const lines = this.logsSince(mark);
+          const full = lines.findIndex(
+            (l) => l.includes('"msg":"reconciled"') && l.includes('"hook_scope":"all"'),
+          );
+          return full >= 0 &&
+            lines
+              .slice(full)
+              .some((l) => l.includes('Hook executed successfully') && l.includes('"hook":"reconcile"'))
+            ? true
+            : undefined;
+        },
+        Math.max(1000, deadline - Date.now()),
+      );
+      const after = await this.writtenState();
+      if (JSON.stringify(before) === JSON.stringify(after)) return;
+      last = after.filter((x) => !before.includes(x)).join(', ');
+    }
+    throw new Error(`not converged: the last full run still wrote ${last}\n${this.hookLogTail()}`);
   }
 
   /** The last `n` lines of the hook logs, for failure messages. */
@@ -637,6 +763,11 @@ export class ModuleCluster {
     await this.request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}/status`, {
       status: { conditions: [readyCondition(ready, since)] },
     });
+  }
+
+  /** Merge-patches a Node's labels; a `null` value removes one. */
+  async labelNode(name: string, labels: Record<string, string | null>): Promise<void> {
+    await this.request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { metadata: { labels } });
   }
 
   async deleteNode(name: string): Promise<void> {
@@ -724,6 +855,30 @@ export class ModuleCluster {
     return conditionOf((await this.getService(namespace, name)).status?.conditions, type);
   }
 
+  // --- speaker Leases (what a speaker would write) --------------------------------------------
+
+  /** Creates or replaces the speaker Lease of a node (`l2lb-speaker-<node>`). */
+  async setLease(node: string, renewTime: Date, durationSeconds: number): Promise<void> {
+    const name = `l2lb-speaker-${node}`;
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${MODULE_NAMESPACE}/leases`;
+    const body = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace: MODULE_NAMESPACE },
+      spec: {
+        holderIdentity: node,
+        leaseDurationSeconds: durationSeconds,
+        renewTime: renewTime.toISOString().replace(/Z$/, '000Z'),
+      },
+    };
+    try {
+      await this.request('POST', path, body);
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      await this.request('PATCH', `${path}/${name}`, { spec: body.spec });
+    }
+  }
+
   // --- what the hooks write ----------------------------------------------------------------------
 
   /** L2LBServices, sorted by namespace/name; of one parent Service when `service` is given. */
@@ -809,6 +964,7 @@ export class ModuleCluster {
       try {
         await this.stopHooks();
       } finally {
+        for (const w of this.watches) w.stop();
         await this.cp.stop();
       }
     })();
