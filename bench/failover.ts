@@ -7,7 +7,7 @@
 //    (the client probes over HTTP every 10 ms, each probe timing out after 200 ms);
 // 3. assignment change: patch spec.nodes of an L2LBService, and time from the patch to the first
 //    gratuitous ARP of the new node on the wire (tcpdump on the bridge);
-// 4. speaker RSS and CPU at rest with 100 announced addresses.
+// 4. speaker RSS and CPU at rest with 100 announced addresses, over one refresh period (60 s).
 import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -36,12 +36,20 @@ interface Ctx {
   speakers: Map<string, SpeakerProcess>;
 }
 
+/** Extra speaker environment for an experiment: L2LB_SPEAKER_ENV='CONFLICT_CHECK_SECONDS=0 ...'. */
+const EXTRA_ENV = Object.fromEntries(
+  (process.env.L2LB_SPEAKER_ENV ?? '')
+    .split(/\s+/)
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+
 async function start(ctx: Ctx, node: string): Promise<SpeakerProcess> {
   const s = await startSpeaker({
     node,
     netns: ctx.topo.node(node).netns,
     kubeconfig: ctx.kubeconfig,
-    env: { LOG_LEVEL: 'info' },
+    env: { LOG_LEVEL: 'info', ...EXTRA_ENV },
     echo: process.env.L2LB_ECHO === '1',
   });
   ctx.speakers.set(node, s);
@@ -256,13 +264,16 @@ async function atRest(ctx: Ctx): Promise<void> {
     30_000,
     200,
   );
+  // The initial announcements end 4 s after the add and the first duplicate probes (4 s after the
+  // add, four at a time, up to a second each) within ~30 s; then measure one whole refresh period,
+  // so that every address's refresh and probe falls into the window once.
   console.log(
-    `100 addresses on node-2: ${done ? 'yes' : 'NO'}; waiting 10 s for the announcement schedule to finish`,
+    `100 addresses on node-2: ${done ? 'yes' : 'NO'}; waiting 35 s for the first announcements and probes`,
   );
-  await sleep(10_000);
+  await sleep(35_000);
   const pid = ctx.speakers.get('node-2')!.child.pid!;
   const a = procStat(pid);
-  const windowS = 30;
+  const windowS = 60;
   await sleep(windowS * 1000);
   const b = procStat(pid);
   const hz = 100;

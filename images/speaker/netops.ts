@@ -20,10 +20,30 @@ const COMMAND_TIMEOUT_MS = 5_000;
 /** `ip` commands at once: a spawn blocks the event loop for a moment, and the lease renewal must not wait. */
 const COMMAND_CONCURRENCY = 4;
 /**
- * Duplicate probes at once. Each takes up to a second (`-w 1`), so they keep their own slots and
- * never hold up an `ip addr add`; a hundred addresses taken at once are probed within ~25 s.
+ * Duplicate probes asked for in one turn of the event loop run from one `sh` (up to PROBE_BATCH
+ * addresses, in parallel inside it: each `arping -D -w 1` takes a second when nobody answers), and
+ * at most PROBE_CONCURRENCY such shells at once, apart from the `ip` commands: a slot of the refresh
+ * period costs one spawn however many addresses fall into it.
  */
+const PROBE_BATCH = 32;
 const PROBE_CONCURRENCY = 4;
+const PROBE_TIMEOUT_MS = 5_000;
+
+/**
+ * Probes each (interface, address) pair of its positional parameters in the background and prints
+ * every output line of each probe as `<address> <line>`, then `<address> EXIT <code>`: one line per
+ * write, so that the parallel probes cannot garble each other's lines.
+ */
+const PROBE_SCRIPT = `while [ $# -gt 1 ]; do
+  (
+    out=$(arping -D -c 1 -w 1 -I "$1" "$2" 2>&1)
+    code=$?
+    printf '%s\\n' "$out" | while IFS= read -r line; do printf '%s %s\\n' "$2" "$line"; done
+    printf '%s EXIT %s\\n' "$2" "$code"
+  ) &
+  shift 2
+done
+wait`;
 
 /** At most `limit` callers at once; the others wait in order. */
 class Limiter {
@@ -115,6 +135,12 @@ export class ShellNetworkOps implements NetworkOps {
   private readonly commands = new Limiter(COMMAND_CONCURRENCY);
   private readonly probes = new Limiter(PROBE_CONCURRENCY);
   private pendingGarp: { address: string; iface: string }[] = [];
+  private pendingProbes: {
+    address: string;
+    iface: string;
+    resolve: (r: DuplicateProbe) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   private tableLoading?: Promise<RouteTable>;
 
   constructor(
@@ -140,19 +166,56 @@ export class ShellNetworkOps implements NetworkOps {
     });
   }
 
-  /** `arping -D -c 1 -w 1 -I <iface> <addr>`: one duplicate address probe, a second at most. */
-  async probeDuplicate(address: string, iface: string): Promise<DuplicateProbe> {
-    const args = ['-D', '-c', '1', '-w', '1', '-I', iface, address];
-    const [file, argv] = this.argv('arping', args);
+  /**
+   * `arping -D -c 1 -w 1 -I <iface> <addr>`: one duplicate address probe, a second at most. Probes
+   * asked for in one turn of the event loop share one `sh` (see PROBE_SCRIPT).
+   */
+  probeDuplicate(address: string, iface: string): Promise<DuplicateProbe> {
+    return new Promise((resolve, reject) => {
+      if (this.pendingProbes.length === 0) setImmediate(() => this.flushProbes());
+      this.pendingProbes.push({ address, iface, resolve, reject });
+    });
+  }
+
+  private flushProbes(): void {
+    const batch = this.pendingProbes;
+    this.pendingProbes = [];
+    for (let i = 0; i < batch.length; i += PROBE_BATCH) void this.runProbes(batch.slice(i, i + PROBE_BATCH));
+  }
+
+  private async runProbes(items: ShellNetworkOps['pendingProbes']): Promise<void> {
+    const [file, argv] = this.argv('sh', [
+      '-c',
+      PROBE_SCRIPT,
+      'sh',
+      ...items.flatMap((i) => [i.iface, i.address]),
+    ]);
     const r = await this.probes.run(() =>
-      execa(file, argv, { timeout: COMMAND_TIMEOUT_MS, stdin: 'ignore', reject: false, all: true }),
+      execa(file, argv, { timeout: PROBE_TIMEOUT_MS, stdin: 'ignore', reject: false }),
     );
-    const result = parseArpingDad(String(r.all ?? ''), r.timedOut ? undefined : r.exitCode);
-    if (result instanceof Error) {
-      this.events.commandFailed('arping', args, result.message);
-      throw new Error(`arping ${args.join(' ')}: ${result.message}`);
+    const output = new Map<string, string[]>();
+    const codes = new Map<string, number>();
+    for (const line of String(r.stdout ?? '').split('\n')) {
+      const space = line.indexOf(' ');
+      if (space < 0) continue;
+      const address = line.slice(0, space);
+      const rest = line.slice(space + 1);
+      const exit = /^EXIT (\d+)$/.exec(rest);
+      if (exit) codes.set(address, Number(exit[1]));
+      else output.set(address, [...(output.get(address) ?? []), rest]);
     }
-    return result;
+    for (const i of items) {
+      const args = ['-D', '-c', '1', '-w', '1', '-I', i.iface, i.address];
+      const code = codes.get(i.address);
+      const result =
+        code === undefined
+          ? new Error(r.timedOut ? 'timed out' : String(r.stderr ?? '').trim() || 'no result')
+          : parseArpingDad((output.get(i.address) ?? []).join('\n'), code);
+      if (result instanceof Error) {
+        this.events.commandFailed('arping', args, result.message);
+        i.reject(new Error(`arping ${args.join(' ')}: ${result.message}`));
+      } else i.resolve(result);
+    }
   }
 
   async addAddress(address: string, iface: string): Promise<void> {

@@ -4,9 +4,9 @@
 // The first `count` announcements go out at 0, 1, 2, 4, 8 ... times `intervalMilliseconds` after the
 // address is added (0 s, 1 s, 2 s, 4 s with the defaults, as reference/l2-announce.md recommends).
 // After that one goes out every `refreshSeconds` (0 = no refresh), in the address's own slot of the
-// period: at the times t with t mod period = phase(address). The phase is a hash of the address, so
-// the refreshes of many addresses (a node that took over a hundred at once) spread over the period
-// instead of going out as one burst, on every node alike and across restarts.
+// period: at the times t with t mod period = phase(address), a whole second picked by a hash of the
+// address. So the refreshes of many addresses (a node that took over a hundred at once) spread over
+// the period instead of going out as one burst, on every node alike and across restarts.
 import type { GarpSettings } from '../model';
 import { familyOf } from './pools';
 import type { HeldAddress, SpeakerTimings } from './types';
@@ -24,10 +24,19 @@ function hash32(text: string): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The address's offset within a period, in whole ms in [0, periodMs). */
+/** Slots are whole seconds: the addresses of one slot go out together, from one spawn. */
+const SLOT_MS = 1000;
+
+/**
+ * The address's offset within a period, in whole ms in [0, periodMs): the start of one of the
+ * period's whole-second slots (a period under two seconds has one slot). So however many addresses
+ * a node holds, their refreshes wake it and spawn commands at most once a second, and the addresses
+ * of one slot (a handful per second for a hundred a minute) go out together.
+ */
 export function phaseMs(address: string, periodMs: number): number {
   const period = Math.max(1, Math.floor(periodMs));
-  return hash32(address) % period;
+  const slots = Math.max(1, Math.floor(period / SLOT_MS));
+  return (hash32(address) % slots) * Math.floor(period / slots);
 }
 
 /**

@@ -118,13 +118,39 @@ describeNet('announcing an address from a node namespace', () => {
     expect(await n1.probeDuplicate(VIP4, 'eth0')).toEqual({ duplicate: false });
     const node2 = topo.node('node-2');
     await topo.ip(node2.netns, ['addr', 'add', `${VIP4}/32`, 'dev', 'eth0']);
+    const alone = '192.0.2.201';
+    await n1.addAddress(alone, 'eth0');
     try {
       const started = Date.now();
       expect(await n1.probeDuplicate(VIP4, 'eth0')).toEqual({ duplicate: true, mac: node2.mac });
       console.log(`duplicate probe answered after ${Date.now() - started} ms`);
+      // Probes asked for together run from one shell, in parallel, each with its own answer.
+      const failed: string[] = [];
+      const batch = new ShellNetworkOps(
+        {
+          commandFailed: (c, a, e) => failed.push(`${c} ${a.join(' ')}: ${e}`),
+          gratuitousSent: () => undefined,
+        },
+        topo.node('node-1').netns,
+      );
+      const together = Date.now();
+      expect(
+        await Promise.all([
+          batch.probeDuplicate(alone, 'eth0'),
+          batch.probeDuplicate(VIP4, 'eth0'),
+          batch.probeDuplicate('192.0.2.202', 'eth9').catch((e: Error) => e.message),
+        ]),
+      ).toEqual([
+        { duplicate: false },
+        { duplicate: true, mac: node2.mac },
+        'arping -D -c 1 -w 1 -I eth9 192.0.2.202: arping: Device eth9 not available.',
+      ]);
+      expect(Date.now() - together).toBeLessThan(1900);
+      expect(failed).toHaveLength(1);
     } finally {
       await topo.ip(node2.netns, ['addr', 'del', `${VIP4}/32`, 'dev', 'eth0']);
       await n1.removeAddress(VIP4, 'eth0');
+      await n1.removeAddress(alone, 'eth0');
     }
   });
 
