@@ -25,15 +25,15 @@ export function hookMetric(
 /** Share of each pool's addresses that Services hold (0..1). */
 export const POOL_USE = `${hookMetric('l2lb_pool_addresses_allocated', ['l2loadbalancer'])} / ${hookMetric('l2lb_pool_addresses_total', ['l2loadbalancer'])}`;
 
-/** Addresses allocated to Services, over all pools. */
-export const ALLOCATED_TOTAL = `sum(${hookMetric('l2lb_pool_addresses_allocated', ['l2loadbalancer'])})`;
+/** Addresses allocated to Services, per L2LoadBalancer. */
+export const ALLOCATED_BY_POOL = hookMetric('l2lb_pool_addresses_allocated', ['l2loadbalancer']);
 
 /**
- * Addresses the speakers hold, over all nodes. The speaker's gauge carries no address label, so the
- * alerts about unannounced and doubly announced addresses compare totals (see docs/FAQ.md).
- * `or vector(0)`: with no speaker scraped at all, nothing is announced.
+ * Distinct addresses the speakers announce, per L2LoadBalancer: `l2lb_speaker_address_announced` has
+ * one series per node and address, so the inner count folds an address two nodes hold into one.
  */
-export const ANNOUNCED_TOTAL = `(sum(l2lb_speaker_announced_addresses) or vector(0))`;
+export const ANNOUNCED_BY_POOL =
+  'count by (l2loadbalancer) (count by (address, l2loadbalancer) (l2lb_speaker_address_announced))';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -122,28 +122,50 @@ export const ALERT_GROUPS: readonly AlertGroup[] = [
     rules: [
       {
         alert: 'L2LBAddressesNotAnnounced',
-        expr: `${ALLOCATED_TOTAL} - ${ANNOUNCED_TOTAL} > 0`,
+        // `or … * 0`: a pool none of whose addresses is announced has no announced series at all.
+        expr: `${ALLOCATED_BY_POOL} - (${ANNOUNCED_BY_POOL} or ${ALLOCATED_BY_POOL} * 0) > 0`,
         for: '5m',
         severity: 'critical',
-        summary: '{{ $value }} allocated public IPs are announced by no node.',
+        summary:
+          '{{ $value }} allocated addresses of L2LoadBalancer {{ $labels.l2loadbalancer }} are announced by no node.',
         description:
-          'More addresses are allocated to Services than all speakers together announce, so some public ' +
+          'More addresses of the pool are allocated to Services than the speakers announce, so some public ' +
           'IPs answer no ARP/NDP and their share of the DNS A records fails. Find them: ' +
-          '`kubectl get l2lbservices -A` shows an empty ANNOUNCED BY column. Check that the speaker runs ' +
-          'on the nodes in their `spec.nodes` and that those nodes are Ready.',
+          '`kubectl get l2lbservices -A` shows an empty ANNOUNCED BY column, and the condition `Announced` of ' +
+          'each says why (`NoLiveCandidate`, `AddressConflict`, `AddressOutsidePools`, `NoInterface`, ' +
+          '`AddAddressFailed`). Check that the speaker runs on the nodes in their `spec.nodes` and that those ' +
+          'nodes are Ready.',
       },
       {
         alert: 'L2LBAddressAnnouncedTwice',
-        expr: `${ANNOUNCED_TOTAL} - ${ALLOCATED_TOTAL} > 0`,
+        expr: 'count by (address) (l2lb_speaker_address_announced) > 1',
         for: '2m',
         severity: 'critical',
-        summary: 'The speakers announce {{ $value }} more addresses than are allocated.',
+        summary: 'Address {{ $labels.address }} is announced by {{ $value }} nodes.',
         description:
           'Outside a planned move (which overlaps for a few seconds) each address is held by one speaker. ' +
-          'More held than allocated means an address is announced by two nodes at once, so clients flip ' +
-          'between two MAC addresses, or a speaker kept an address it should have released. Compare ' +
-          "`ip -o addr` on the balancer nodes with `kubectl get l2lbservices -A`, and read the speakers' logs " +
+          'Held by several, the address answers ARP/NDP from several nodes and clients flip between their ' +
+          'MAC addresses. A speaker cut off from the API server keeps its addresses while another node takes ' +
+          'them over; otherwise a speaker kept an address it should have released. ' +
+          '`l2lb_speaker_address_announced{address="{{ $labels.address }}"}` names the nodes (label `node`); ' +
+          "compare with `kubectl get l2lbservices -A` and read those speakers' logs " +
           '(`kubectl -n d8-l2-load-balancer logs ds/speaker`).',
+      },
+      {
+        alert: 'L2LBAddressConflict',
+        expr: 'increase(l2lb_speaker_address_conflicts_total[10m]) > 0',
+        for: '1m',
+        severity: 'warning',
+        summary: 'Another host answers for {{ $labels.address }}, which node {{ $labels.node }} announces.',
+        description:
+          'The speaker on `{{ $labels.node }}` probes each IPv4 address it announces for a duplicate ' +
+          '(`arping -D`, once a few seconds after taking it and then every minute), and another host on the ' +
+          'link answered for `{{ $labels.address }}`: clients flip between two MAC addresses. The speaker log ' +
+          '(message "another host answers for an address this node announces") and the condition `Announced` ' +
+          '(reason `DuplicateOnLink`) of the L2LBService name the MAC of that host. Usually the address is ' +
+          'configured statically somewhere (take it out there, or out of the pool); it can also be a node ' +
+          'whose speaker died and whose network came back with the addresses still on it, until its speaker ' +
+          'runs again.',
       },
     ],
   },

@@ -404,8 +404,16 @@ describe('the alerts', () => {
     expect(exhausted.expr).toMatch(/l2lb_pool_addresses_allocated.*\/.*l2lb_pool_addresses_total.*> 0\.9$/);
     expect(exhausted.for).toBe('15m');
     expect(byName.get('L2LBServiceShortOfAddresses')!.expr).toContain('l2lb_service_public_ips_missing');
-    expect(byName.get('L2LBAddressesNotAnnounced')!.expr).toContain('l2lb_speaker_announced_addresses');
-    expect(byName.get('L2LBAddressAnnouncedTwice')!.expr).toContain('l2lb_speaker_announced_addresses');
+    // Per address, not totals: one missing and one doubled address do not cancel out.
+    expect(byName.get('L2LBAddressesNotAnnounced')!.expr).toContain(
+      'count by (address, l2loadbalancer) (l2lb_speaker_address_announced)',
+    );
+    expect(byName.get('L2LBAddressAnnouncedTwice')!.expr).toBe(
+      'count by (address) (l2lb_speaker_address_announced) > 1',
+    );
+    expect(byName.get('L2LBAddressConflict')!.expr).toBe(
+      'increase(l2lb_speaker_address_conflicts_total[10m]) > 0',
+    );
     expect(byName.get('L2LBSpeakerDown')!.expr).toBe(`up{job="${SPEAKER_JOB}"} == 0`);
     expect(byName.get('L2LBSpeakerLeaseRenewFailing')!.expr).toContain(
       'l2lb_speaker_lease_renew_failures_total',
