@@ -711,9 +711,15 @@ export class ModuleCluster {
     return this.hookLogs().slice(-n).join('\n');
   }
 
-  /** shell-operator's Prometheus metrics text. */
+  /** shell-operator's own Prometheus metrics (hook run times, CPU, queue lengths). */
   async operatorMetrics(): Promise<string> {
     const res = await fetch(`${this.operatorUrl}/metrics`);
+    return res.text();
+  }
+
+  /** The metrics the hooks wrote to $METRICS_PATH, as shell-operator serves them. */
+  async hookMetrics(): Promise<string> {
+    const res = await fetch(`${this.operatorUrl}/metrics/hooks`);
     return res.text();
   }
 
