@@ -61,6 +61,8 @@ export function resolveIntent(
   balancers: ReadonlyMap<string, L2LoadBalancer>,
   nodes: readonly NodeState[],
   settings: ModuleSettings,
+  /** How many indices the Service holds an address for now. */
+  held = 0,
 ): ServiceIntent {
   const key = serviceKey(service);
   const problems: ServiceProblem[] = [];
@@ -104,11 +106,14 @@ export function resolveIntent(
         });
       }
       if (count > settings.maxExternalIPsPerService) {
+        // The cap stops growth; it never takes back what the Service holds (the cap may have been
+        // lowered in the settings after the addresses were given).
+        const capped = Math.min(count, Math.max(settings.maxExternalIPsPerService, held));
         problems.push({
           reason: 'ExternalIPsCountCapped',
-          message: `${where}: "${ANNOTATION_IPS_COUNT}: all" means ${count} addresses; capped at maxExternalIPsPerService (${settings.maxExternalIPsPerService})`,
+          message: `${where}: "${ANNOTATION_IPS_COUNT}: all" means ${count} addresses; capped at maxExternalIPsPerService (${settings.maxExternalIPsPerService})${capped > settings.maxExternalIPsPerService ? `, keeping the ${capped} it holds` : ''}`,
         });
-        count = settings.maxExternalIPsPerService;
+        count = capped;
       }
     } else if (!COUNT_PATTERN.test(text) || Number(text) > settings.maxExternalIPsPerService) {
       keepOnly = true;

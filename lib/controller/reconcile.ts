@@ -218,12 +218,22 @@ export function reconcile(
   const balancers = new Map(state.balancers.map((b) => [b.balancer.name, b.balancer]));
   const checks = checkBalancers([...balancers.values()]);
 
+  // Existing children, by Service.
+  const childrenByService = new Map<string, L2LBServiceSnapshot[]>();
+  for (const c of state.l2lbServices) {
+    const key = `${c.state.namespace}/${c.state.serviceName}`;
+    const list = childrenByService.get(key) ?? [];
+    list.push(c);
+    childrenByService.set(key, list);
+  }
+
   // Intents of the Services the module handles.
   const intents = new Map<string, ServiceIntent>();
   const inScope = (key: string): boolean => !scope || scope.has(key);
   for (const s of state.services) {
     if (!isOurs(s, settings) || !inScope(serviceKey(s))) continue;
-    const intent = resolveIntent(s, balancers, state.nodes, settings);
+    const held = (childrenByService.get(serviceKey(s)) ?? []).filter((c) => c.state.address !== '').length;
+    const intent = resolveIntent(s, balancers, state.nodes, settings, held);
     const check = checks.get(intent.l2lbName);
     if (check?.frozen) {
       intent.keepOnly = true;
@@ -233,15 +243,6 @@ export function reconcile(
       });
     }
     intents.set(intent.key, intent);
-  }
-
-  // Existing children, by Service.
-  const childrenByService = new Map<string, L2LBServiceSnapshot[]>();
-  for (const c of state.l2lbServices) {
-    const key = `${c.state.namespace}/${c.state.serviceName}`;
-    const list = childrenByService.get(key) ?? [];
-    list.push(c);
-    childrenByService.set(key, list);
   }
 
   // Allocation.

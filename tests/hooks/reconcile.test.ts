@@ -453,3 +453,27 @@ describe('reconcile hook: a watch event on one Service (a scoped run)', () => {
     expect(story.children('a')).toEqual([]);
   });
 });
+
+describe('reconcile hook: settings change under a Service', () => {
+  it('never takes addresses from a count "all" Service when maxExternalIPsPerService is lowered', () => {
+    const story = new Story([...fixture('three-frontends.yaml'), service('api', count('all'))]);
+    story.run();
+    const before = story.addresses('api');
+    expect(Object.keys(before)).toHaveLength(3);
+    const lowered = new Story(story.cluster.list(), { maxExternalIPsPerService: 2 });
+    lowered.run();
+    expect(lowered.addresses('api')).toEqual(before);
+    expect(lowered.condition('shop', 'api')).toMatchObject({
+      status: 'False',
+      reason: 'ExternalIPsCountCapped',
+    });
+  });
+
+  it('caps the growth of a count "all" Service at maxExternalIPsPerService', () => {
+    const story = new Story([...fixture('three-frontends.yaml'), service('api', count('all'))], {
+      maxExternalIPsPerService: 2,
+    });
+    story.run();
+    expect(Object.keys(story.addresses('api'))).toHaveLength(2);
+  });
+});
