@@ -2,7 +2,7 @@
 // namespaces, the same failures, one run. Prints one table; asserts nothing. Run as root:
 //
 //   npm run bench:compare                       # 5 repetitions, 30 s windows for writes at rest
-//   npx tsx bench/compare.ts --reps 7 --rest-seconds 30 --only metallb,l2lb --verbose
+//   npx tsx bench/compare.ts --reps 7 --rest-seconds 30 --only metallb,l2lb --parts hard,graceful --verbose
 //
 // The bed: three node namespaces and a client on a bridge (tests/net/harness.ts), each node running
 // the HTTP server that answers its name; a kube-apiserver (+ kine) on 127.0.0.1 of the root
@@ -36,6 +36,8 @@ interface Options {
   reps: number;
   restSeconds: number;
   only: Set<string>;
+  /** Which measurements: spread, rest, hard (with the return), graceful. */
+  parts: Set<string>;
   verbose: boolean;
 }
 
@@ -44,6 +46,7 @@ function options(argv: string[]): Options {
     reps: 5,
     restSeconds: 30,
     only: new Set(['metallb', 'l2lb']),
+    parts: new Set(['spread', 'rest', 'hard', 'graceful']),
     verbose: process.env.L2LB_BENCH_VERBOSE === '1',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -52,10 +55,11 @@ function options(argv: string[]): Options {
     if (a === '--reps') o.reps = Math.max(1, Math.min(50, Number(next()) || 5));
     else if (a === '--rest-seconds') o.restSeconds = Math.max(5, Math.min(300, Number(next()) || 30));
     else if (a === '--only') o.only = new Set(next().split(','));
+    else if (a === '--parts') o.parts = new Set(next().split(','));
     else if (a === '--verbose') o.verbose = true;
     else
       throw new Error(
-        `unknown argument ${a}; usage: bench/compare.ts [--reps N] [--rest-seconds S] [--only metallb,l2lb] [--verbose]`,
+        `unknown argument ${a}; usage: bench/compare.ts [--reps N] [--rest-seconds S] [--only metallb,l2lb] [--parts spread,rest,hard,graceful] [--verbose]`,
       );
   }
   return o;
@@ -98,16 +102,24 @@ async function measure(ctx: Ctx, bed: Bed, o: Options, baseline: number): Promis
       `victim ${victim} (holds ${perNode.get(victim) ?? 0} of ${home.size} addresses), watched address ${watched}`,
     );
 
-    ctx.log(`-- spread (${o.reps} rounds)`);
-    await spread(ctx, bed, o.reps, out.samples);
-    await sleep(5000);
-    ctx.log(`-- API writes at rest (${o.reps} windows of ${o.restSeconds} s)`);
-    await writesAtRest(ctx, o.reps, o.restSeconds, baseline, out.samples, 'writes');
-    ctx.log(`-- hard failure of ${victim} and its return (${o.reps}x), watching ${watched}`);
+    if (o.parts.has('spread')) {
+      ctx.log(`-- spread (${o.reps} rounds)`);
+      await spread(ctx, bed, o.reps, out.samples);
+    }
+    if (o.parts.has('rest')) {
+      await sleep(5000);
+      ctx.log(`-- API writes at rest (${o.reps} windows of ${o.restSeconds} s)`);
+      await writesAtRest(ctx, o.reps, o.restSeconds, baseline, out.samples, 'writes');
+    }
     const scenario = { ctx, bed, victim, watched, home, reps: o.reps, samples: out.samples };
-    await hardFailures(scenario);
-    ctx.log(`-- graceful stop of ${victim}'s speaker (${o.reps}x)`);
-    await gracefulStops(scenario);
+    if (o.parts.has('hard')) {
+      ctx.log(`-- hard failure of ${victim} and its return (${o.reps}x), watching ${watched}`);
+      await hardFailures(scenario);
+    }
+    if (o.parts.has('graceful')) {
+      ctx.log(`-- graceful stop of ${victim}'s speaker (${o.reps}x)`);
+      await gracefulStops(scenario);
+    }
   } catch (err) {
     out.error = message(err);
     ctx.log(`!! ${bed.label}: ${out.error}\n${bed.diagnostics()}`);

@@ -9,6 +9,8 @@ import { type Bed, type Ctx, sleep, until } from './common';
 const FAST_MS = 10;
 const WIDE_MS = 100;
 const PROBE_TIMEOUT_MS = 200;
+/** Between the cable coming back and the returning node's speaker starting. */
+const RETURN_LINK_SETTLE_MS = 2000;
 /** Bound of every wait for a failover or a fail-back. */
 const MOVE_TIMEOUT_MS = 60_000;
 
@@ -210,11 +212,13 @@ export async function hardFailures(sc: Scenario): Promise<void> {
         `${d.lostFast} lost, ${d.addressesPct.toFixed(0)} % of addresses disrupted, ${d.servicesDownPct.toFixed(0)} % of Services fully down`,
     );
 
-    // Return.
+    // Return: the cable back, and 2 s later (the node's network settled, as when a node reboots and
+    // its speaker Pod starts) the speaker. Measured from the speaker's start: what fail-back costs.
+    await ctx.topo.setLink(victim, true);
+    await sleep(RETURN_LINK_SETTLE_MS);
     w = startWindow(ctx, bed, watched, MOVE_TIMEOUT_MS + 5000);
     await sleep(600);
     const backAt = Date.now();
-    await ctx.topo.setLink(victim, true);
     await bed.start(victim);
     const back = await until(
       () => w.fast.results.find((r) => r.t >= backAt && r.node === victim),
