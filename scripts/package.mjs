@@ -37,7 +37,8 @@ const target = join(packageDir, MODULE);
 const work = join(packageDir, `.${MODULE}.${process.pid}.tmp`);
 // The SEA sentinel and resource name that Node.js looks for (docs: "Single executable applications").
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-const POSTJECT = 'postject@1.0.0-alpha.6';
+// postject is a devDependency (package.json), so packaging works offline.
+const POSTJECT = join(root, 'node_modules', '.bin', 'postject');
 
 const say = (msg) => process.stderr.write(`package: ${msg}\n`);
 
@@ -110,7 +111,7 @@ async function main() {
   chmodSync(binary, 0o755);
   // Debug symbols are most of the difference between node's 99 MB and 87 MB; strip is optional.
   if (spawnSync('strip', ['--version'], { stdio: 'ignore' }).status === 0) run('strip', [binary]);
-  run('npx', ['--yes', POSTJECT, binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE, '--overwrite']);
+  run(POSTJECT, [binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE, '--overwrite']);
   const listed = run(binary, ['--list']).split('\n').filter(Boolean).sort();
   if (listed.join() !== dispatched.join()) {
     throw new Error(`${BINARY} lists ${listed.join(', ')}, the bundle ${dispatched.join(', ')}`);
