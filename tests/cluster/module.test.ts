@@ -55,12 +55,8 @@ async function placements(): Promise<Map<string, Placed>> {
   return out;
 }
 
-let pokes = 0;
 /** Converged: a full run (started by relabelling worker-1, which no balancer selects) wrote nothing. */
-const converged = (): Promise<void> =>
-  cluster().untilConverged({
-    poke: () => cluster().labelNode('worker-1', { 'l2lb-test/poke': String(++pokes) }),
-  });
+const converged = (): Promise<void> => cluster().untilConverged({ pokeNode: 'worker-1' });
 
 function preferredCounts(p: Map<string, Placed>): Map<string, number> {
   const counts = new Map<string, number>();

@@ -492,6 +492,7 @@ export class ModuleCluster {
   /** Log lines of shell-operator runs that were stopped (restartHooks keeps them). */
   private readonly pastOperatorLogs: string[] = [];
   private stopping: Promise<void> | undefined;
+  private pokes = 0;
 
   private constructor(
     readonly cp: ControlPlane,
@@ -673,16 +674,24 @@ export class ModuleCluster {
 
   /**
    * Waits until the cluster is converged: a full run of the reconcile hook (all Services) started
-   * and finished without writing anything. `poke` starts a full run at once (e.g. relabel a Node the
-   * balancers do not select); without it the next scheduled run (every 15 s) is awaited.
+   * and finished without writing anything. `poke` starts a full run at once; `pokeNode` does it by
+   * relabelling that Node (choose one no balancer selects); without either the next scheduled run
+   * (every 15 s) is awaited.
    */
-  async untilConverged(opts: { poke?: () => Promise<void>; timeoutMs?: number } = {}): Promise<void> {
+  async untilConverged(
+    opts: { poke?: () => Promise<void>; pokeNode?: string; timeoutMs?: number } = {},
+  ): Promise<void> {
+    const poke =
+      opts.poke ??
+      (opts.pokeNode === undefined
+        ? undefined
+        : () => this.labelNode(opts.pokeNode!, { 'l2lb-test/poke': String(++this.pokes) }));
     const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
     let last = '';
     while (Date.now() < deadline) {
       const before = await this.writtenState();
       const mark = this.logMark();
-      await opts.poke?.();
+      await poke?.();
       await this.until(
         'a full run of the reconcile hook',
         async () => {
