@@ -252,13 +252,14 @@ class Plan {
       this.moves.set(i, { key: w.spec.key, ...(from === undefined ? {} : { from }), to: name, reason: why });
   }
 
-  /** Preferred nodes of the other indices of i's Service. */
-  private siblingNodes(i: number): Set<number> {
-    const nodes = new Set<number>();
+  /** How many of the Service's other indices each node is preferred by. */
+  private siblingCounts(i: number): Map<number, number> {
+    const counts = new Map<number, number>();
     for (const j of this.members[(this.work[i] as IndexWork).service] as number[]) {
-      if (j !== i && this.preferred[j] !== NONE) nodes.add(this.preferred[j] as number);
+      const node = this.preferred[j] as number;
+      if (j !== i && node !== NONE) counts.set(node, (counts.get(node) ?? 0) + 1);
     }
-    return nodes;
+    return counts;
   }
 
   /** Step 1: an index keeps current[0] while it stays eligible and its speaker fresh. */
@@ -322,15 +323,23 @@ class Plan {
   }
 
   /** The mature node for index i, unused by its Service, with the least (load, score) below `maxLoad`. */
-  private bestTarget(i: number, maxLoad: number): number {
+  private bestTarget(i: number, maxLoad: number, spreadOnly = true): number {
     const w = this.work[i] as IndexWork;
-    const avoid = this.siblingNodes(i);
+    // Spread moves go only to nodes the Service does not use. Rebalance moves may also go to a node
+    // holding fewer of the Service's indices than the source does, which keeps its spread as good:
+    // with more indices than nodes, some node must hold two, and balance must still be reachable.
+    const siblings = this.siblingCounts(i);
+    const from = this.preferred[i] as number;
+    const atSource = (siblings.get(from) ?? 0) + 1;
     let best = NONE;
     let bestLoad = 0;
     let bestScore = 0;
     for (const id of w.eligible) {
       const load = this.load(id);
-      if (this.cluster.mature[id] !== 1 || avoid.has(id) || load > maxLoad) continue;
+      const onTarget = siblings.get(id) ?? 0;
+      // After the move the source holds atSource - 1 of them and the target onTarget + 1.
+      const worsens = spreadOnly ? onTarget > 0 : onTarget >= atSource;
+      if (this.cluster.mature[id] !== 1 || worsens || load > maxLoad) continue;
       const score = this.score(i, id);
       if (best === NONE || load < bestLoad || (load === bestLoad && score < bestScore)) {
         best = id;
@@ -422,7 +431,7 @@ class Plan {
       const sourceLoad = this.load(source);
       if (sourceLoad - minTargetLoad <= 1) return undefined;
       for (const i of this.movedFirst([...(byNode.get(source) as number[])])) {
-        const to = this.bestTarget(i, sourceLoad - 2);
+        const to = this.bestTarget(i, sourceLoad - 2, false);
         if (to !== NONE) return { index: i, from: source, to, gap: sourceLoad - this.load(to) };
       }
     }

@@ -52,8 +52,13 @@ export class PatchCollector {
     this.operations.push({ operation: 'Create', object });
   }
 
+  /**
+   * Background deletion: shell-operator's `Delete` is a foreground delete that waits (up to 20 s,
+   * blocking the queue) for the garbage collector to clear the `foregroundDeletion` finalizer; the
+   * module's objects have no dependents that need it.
+   */
   delete(ref: ObjectRef): void {
-    this.operations.push({ operation: 'Delete', ...ref });
+    this.operations.push({ operation: 'DeleteInBackground', ...ref });
   }
 
   mergePatch(ref: ObjectRef, patch: Record<string, unknown>, opts: { subresource?: string } = {}): void {

@@ -84,7 +84,7 @@ describe('module objects hook', () => {
       },
     );
     const deleted = run.patches
-      .filter((o) => o.operation === 'Delete')
+      .filter((o) => o.operation === 'DeleteInBackground')
       .map((o) => ('kind' in o ? o.kind : ''));
     expect(deleted).toEqual(expect.arrayContaining(['DaemonSet', 'Namespace']));
     expect(deleted[deleted.length - 1]).toBe('Namespace');

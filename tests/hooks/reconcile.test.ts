@@ -128,7 +128,7 @@ describe('reconcile hook: bad count annotations keep what the Service has', () =
         s.metadata.annotations = count(bad);
       });
       const run = story.run();
-      expect(run.patches.filter((p) => p.operation === 'Delete')).toEqual([]);
+      expect(run.patches.filter((p) => p.operation === 'DeleteInBackground')).toEqual([]);
       expect(story.addresses('web')).toEqual(before);
       expect(story.ingress('shop', 'web')).toEqual(Object.values(before));
       const cond = story.condition('shop', 'web');

@@ -500,3 +500,45 @@ describe('placement scoped to a few Services (baseLoad)', () => {
     expect(other.candidates.get('ns/new/0')?.[0]).toBe('n1');
   });
 });
+
+describe('rebalancing Services with more indices than nodes', () => {
+  it('balances a node that joins next to one holding 2 Services x 3 indices, keeping each Service as spread as it can be', () => {
+    const ready = (name: string) => ({ name, labels: {}, ready: true, readySince: '2026-01-01T00:00:00Z' });
+    const balancers = [
+      {
+        name: 'lb',
+        addressPool: ['192.0.2.0/28'],
+        nodeSelector: {},
+        interfaces: [],
+        isDefault: false,
+        creationTimestamp: '',
+      },
+    ];
+    let indices = ['a', 'b'].flatMap((svc) =>
+      [0, 1, 2].map((index) => ({
+        key: `ns/${svc}/${index}`,
+        serviceKey: `ns/${svc}`,
+        l2lbName: 'lb',
+        index,
+        current: ['n1'] as string[],
+      })),
+    );
+    const rebalance = { mode: 'Gradual' as const, minNodeReadySeconds: 0, maxMovesPerRun: 1 };
+    const now = Date.parse('2026-11-01T00:00:00Z');
+    for (let run = 0; run < 10; run++) {
+      const result = place({
+        nodes: [ready('n1'), ready('n2')],
+        leases: [],
+        balancers,
+        indices,
+        rebalance,
+        now,
+      });
+      indices = indices.map((i) => ({ ...i, current: result.candidates.get(i.key) ?? [] }));
+    }
+    const on = (node: string, svc?: string): number =>
+      indices.filter((i) => i.current[0] === node && (!svc || i.serviceKey === `ns/${svc}`)).length;
+    expect([on('n1'), on('n2')]).toEqual([3, 3]);
+    for (const svc of ['a', 'b']) expect(Math.abs(on('n1', svc) - on('n2', svc))).toBe(1);
+  });
+});
