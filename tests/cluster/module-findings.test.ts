@@ -1,6 +1,7 @@
 // Known defects of the hooks, found on the real cluster and reported (issue 3), each reproduced as
-// precisely as the real API server and shell-operator allow. They are `test.failing`: they pass
-// while the defect is there and turn red once it is fixed; then drop `.failing` and keep the test.
+// precisely as the real API server and shell-operator allow. Both were fixed (placement may shuffle a
+// Service's duplicates while rebalancing; children are deleted in the background) and stay as
+// regression tests.
 //
 // This file runs WITHOUT the harness's stand-in for the garbage collector (foregroundDeletion: []),
 // as a control plane without kube-controller-manager is: nothing removes a `foregroundDeletion`
@@ -37,7 +38,7 @@ afterAll(async () => {
 // (move one of the two indices a Service has on the loaded node). DESIGN §4.2: "When a node is
 // added ..., only the moves needed for balance happen"; README: "load is balanced across all
 // Services". Observed: fe-1 keeps 4 preferred indices, fe-2 gets 2, over any number of runs.
-test.failing(
+test(
   'a node added next to one loaded with 2 Services x 3 IPs ends up with half the indices',
   async () => {
     const c = cluster();
@@ -65,7 +66,7 @@ test.failing(
 //   "Hook failed. Will retry after delay." ... "Delete object internal.network.deckhouse.io/v1alpha1/
 //   L2LBService/default/api-public-2: client rate limiter Wait returned an error: context deadline exceeded"
 // An L2LBService has no dependents: `DeleteInBackground` removes it at once.
-test.failing(
+test(
   'the L2LBServices of a deleted Service are removed without waiting on the garbage collector',
   async () => {
     const c = cluster();
