@@ -1,4 +1,4 @@
-// Known defects of the hooks, found on the real cluster and reported (issue 3), each reproduced as
+// Defects of the hooks found on the real cluster (issue 3), each reproduced as
 // precisely as the real API server and shell-operator allow. Both were fixed (placement may shuffle a
 // Service's duplicates while rebalancing; children are deleted in the background) and stay as
 // regression tests.
