@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# The module's main job on an embedded default: installs what is missing, builds, and runs the
-# real control-loop hook on examples/ (a small bare-metal cluster), printing the plan.
+# The module's main job, on a fresh machine: installs what is missing, builds, starts a local
+# control plane (kube-apiserver over kine) and the module (shell-operator running the built hooks),
+# applies examples/cluster.yaml (nodes, an L2LoadBalancer, Services) with the settings of
+# examples/module-config.yaml, waits until the control loop has converged, and prints what an
+# operator looks at: Services with their EXTERNAL-IPs, L2LBServices, L2LoadBalancers, Events.
+# The cluster stays up until Ctrl-C; with --once, or when stdin is not a terminal, it exits after
+# printing.
+#
+#   bash scripts/demo.sh [--once] [--verbose] [--state FILE] [--values FILE]
+#   bash scripts/demo.sh --plan [l2lb plan arguments]    # the offline plan, no cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
 if [ ! -d node_modules ]; then say "installing npm packages"; npm ci --no-audit --no-fund --loglevel=error; fi
 if ! command -v jq >/dev/null; then say "installing jq"; apt-get update -qq && apt-get install -y -qq jq >/dev/null; fi
 say "building"; npm run build --silent
-say "planning examples/cluster.yaml with the settings of examples/module-config.yaml"
-exec node dist/bin/l2lb.js plan examples/cluster.yaml --values examples/module-config.yaml "$@"
+if [ "${1:-}" = "--plan" ]; then
+  shift
+  say "planning examples/cluster.yaml with the settings of examples/module-config.yaml (offline)"
+  exec node dist/bin/l2lb.js plan examples/cluster.yaml --values examples/module-config.yaml "$@"
+fi
+say "kube-apiserver, kine, shell-operator and kubectl (built once from the Go module proxy, then cached)"
+bash scripts/binaries.sh >/dev/null
+exec npx --no-install tsx scripts/cluster-demo.ts "$@"

@@ -200,7 +200,7 @@ export function readyCondition(ready: boolean, since: Date): Condition {
     type: 'Ready',
     status: ready ? 'True' : 'False',
     reason: ready ? 'KubeletReady' : 'KubeletNotReady',
-    message: ready ? 'kubelet is posting ready status' : 'set NotReady by the test',
+    message: ready ? 'kubelet is posting ready status' : 'kubelet stopped posting node status',
     lastTransitionTime: since.toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
 }
