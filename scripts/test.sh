@@ -8,4 +8,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 step "type check"; npx tsc --noEmit -p tsconfig.json
 step "lint"; npx eslint . && npx prettier --check . --log-level warn
 step "build"; npm run build --silent
-step "tests"; npx jest --ci "$@"
+step "binaries: kube-apiserver, kine, shell-operator, kubectl (first build ~15 min on 2 cores, then cached)"; bash scripts/binaries.sh >/dev/null; step "tests"; npx jest --ci "$@"
