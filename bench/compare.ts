@@ -135,12 +135,29 @@ const ROWS: { key: string; title: string; digits: number }[] = [
   { key: 'spread.busiest', title: "traffic spread: busiest node's share of the addresses, %", digits: 0 },
   { key: 'hard.firstAnswerMs', title: 'hard failure: first answer from a new node, ms', digits: 0 },
   { key: 'hard.lost', title: 'hard failure: lost probes at 10 ms', digits: 0 },
-  { key: 'hard.addressesPct', title: "hard failure: Services' addresses disrupted, %", digits: 0 },
-  { key: 'hard.servicesDownPct', title: 'hard failure: Services with every address down, %', digits: 0 },
+  { key: 'hard.addressesPct', title: "hard failure: Services' addresses with a failed probe, %", digits: 0 },
+  {
+    key: 'hard.servicesDownPct',
+    title: 'hard failure: Services with every address failing at once, %',
+    digits: 0,
+  },
   { key: 'graceful.lost', title: 'graceful stop of a speaker: lost probes at 10 ms', digits: 0 },
-  { key: 'graceful.addressesPct', title: "graceful stop: Services' addresses disrupted, %", digits: 0 },
+  {
+    key: 'graceful.addressesPct',
+    title: "graceful stop: Services' addresses with a failed probe, %",
+    digits: 0,
+  },
+  {
+    key: 'return.backMs',
+    title: "node's return: its speaker started -> first answer from it, ms",
+    digits: 0,
+  },
   { key: 'return.lost', title: "node's return: lost probes at 10 ms (fail-back)", digits: 0 },
-  { key: 'return.addressesPct', title: "node's return: Services' addresses disrupted, %", digits: 0 },
+  {
+    key: 'return.addressesPct',
+    title: "node's return: Services' addresses with a failed probe, %",
+    digits: 0,
+  },
   { key: 'writes', title: 'API server writes per second at rest', digits: 2 },
 ];
 
