@@ -38,22 +38,19 @@ afterAll(async () => {
 // (move one of the two indices a Service has on the loaded node). DESIGN §4.2: "When a node is
 // added ..., only the moves needed for balance happen"; README: "load is balanced across all
 // Services". Observed: fe-1 keeps 4 preferred indices, fe-2 gets 2, over any number of runs.
-test(
-  'a node added next to one loaded with 2 Services x 3 IPs ends up with half the indices',
-  async () => {
-    const c = cluster();
-    await c.createService({ name: 'a', l2lb: 'public', count: 3 });
-    await c.createService({ name: 'b', l2lb: 'public', count: 3 });
-    await c.untilAssigned('default', 'b', 3, 60_000);
-    await converged();
-    await c.createNode({ name: 'fe-2', labels: FRONTEND });
-    await converged();
-    const preferred = (await c.l2lbServices()).map((x: L2LBServiceObject) => x.spec.nodes?.[0]);
-    const onNew = preferred.filter((n) => n === 'fe-2').length;
-    console.log(`after adding fe-2: ${onNew} of ${preferred.length} indices prefer it (balanced: 3)`);
-    expect(onNew).toBe(3);
-  },
-);
+test('a node added next to one loaded with 2 Services x 3 IPs ends up with half the indices', async () => {
+  const c = cluster();
+  await c.createService({ name: 'a', l2lb: 'public', count: 3 });
+  await c.createService({ name: 'b', l2lb: 'public', count: 3 });
+  await c.untilAssigned('default', 'b', 3, 60_000);
+  await converged();
+  await c.createNode({ name: 'fe-2', labels: FRONTEND });
+  await converged();
+  const preferred = (await c.l2lbServices()).map((x: L2LBServiceObject) => x.spec.nodes?.[0]);
+  const onNew = preferred.filter((n) => n === 'fe-2').length;
+  console.log(`after adding fe-2: ${onNew} of ${preferred.length} indices prefer it (balanced: 3)`);
+  expect(onNew).toBe(3);
+});
 
 // lib/controller/apply.ts writes `operation: Delete` for L2LBServices nobody wants. For
 // shell-operator that is a FOREGROUND delete (metav1.DeletePropagationForeground), after which it
@@ -66,29 +63,26 @@ test(
 //   "Hook failed. Will retry after delay." ... "Delete object internal.network.deckhouse.io/v1alpha1/
 //   L2LBService/default/api-public-2: client rate limiter Wait returned an error: context deadline exceeded"
 // An L2LBService has no dependents: `DeleteInBackground` removes it at once.
-test(
-  'the L2LBServices of a deleted Service are removed without waiting on the garbage collector',
-  async () => {
-    const c = cluster();
-    await c.createService({ name: 'short-lived', l2lb: 'public', count: 1 });
-    await c.untilAssigned('default', 'short-lived', 1, 60_000);
-    await converged();
-    await c.deleteService('default', 'short-lived');
-    const left = await c
-      .until(
-        'the L2LBService of short-lived removed',
-        async () => ((await c.l2lbServices('default', 'short-lived')).length === 0 ? true : undefined),
-        15_000,
-      )
-      .then(
-        () => [],
-        async () => c.l2lbServices('default', 'short-lived'),
-      );
-    const held = left.map((x) => {
-      const md = x.metadata as { name: string; deletionTimestamp?: string; finalizers?: string[] };
-      return `${md.name} deletionTimestamp=${md.deletionTimestamp ?? '-'} finalizers=${(md.finalizers ?? []).join(',')}`;
-    });
-    if (held.length > 0) console.log(`still there 15 s after the Service was deleted: ${held.join('; ')}`);
-    expect(held).toEqual([]);
-  },
-);
+test('the L2LBServices of a deleted Service are removed without waiting on the garbage collector', async () => {
+  const c = cluster();
+  await c.createService({ name: 'short-lived', l2lb: 'public', count: 1 });
+  await c.untilAssigned('default', 'short-lived', 1, 60_000);
+  await converged();
+  await c.deleteService('default', 'short-lived');
+  const left = await c
+    .until(
+      'the L2LBService of short-lived removed',
+      async () => ((await c.l2lbServices('default', 'short-lived')).length === 0 ? true : undefined),
+      15_000,
+    )
+    .then(
+      () => [],
+      async () => c.l2lbServices('default', 'short-lived'),
+    );
+  const held = left.map((x) => {
+    const md = x.metadata as { name: string; deletionTimestamp?: string; finalizers?: string[] };
+    return `${md.name} deletionTimestamp=${md.deletionTimestamp ?? '-'} finalizers=${(md.finalizers ?? []).join(',')}`;
+  });
+  if (held.length > 0) console.log(`still there 15 s after the Service was deleted: ${held.join('; ')}`);
+  expect(held).toEqual([]);
+});
