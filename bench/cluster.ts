@@ -1,0 +1,361 @@
+// Benchmark of the module on a real control plane: kube-apiserver (over kine) and shell-operator
+// running the built hooks, 20 balancer nodes. For 1, 100 and 1,000 Services created at once
+// (3 IPs each): the time from the first create to each Service's complete status (3 addresses in
+// status.loadBalancer.ingress and AllPublicIPsAssigned=True), seen through a watch; and the CPU
+// time of the hook processes, from shell-operator's own metrics (user+sys rusage of every hook
+// process it waited for: shell_operator_hook_run_{user,sys}_cpu_seconds). Then the cost of one
+// Service event at that scale: single Services created one by one.
+//
+// shell-operator applies the hooks' object patches through a client rate-limited to 5 requests/s
+// (burst 10) by default (--object-patcher-kube-client-qps/-burst). Every Service costs about 7
+// writes (3 L2LBServices, its status, 3 Events), so with the defaults that limit, not the hooks,
+// sets the pace. Each configuration runs on a fresh control plane.
+//
+//   npx tsx bench/cluster.ts [--counts 1,100,1000] [--qps 200,5] [--single 10]
+//   (--qps 5 is shell-operator's default; a --qps of 5 runs the counts up to 100 unless --full)
+// Prints figures; asserts nothing.
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CONDITION_ALL_ASSIGNED,
+  ModuleCluster,
+  REPO_ROOT,
+  conditionOf,
+  ingressOf,
+  serviceObject,
+  watchCollection,
+  type ServiceObject,
+} from '../tests/support/module';
+
+const NODES = 20;
+const IPS = 3;
+const FRONTEND = { 'node-role.kubernetes.io/frontend': '' };
+// Documentation prefix (RFC 3849): 65,536 addresses, more than the runs need.
+const POOL = '2001:db8:100::/112';
+const CREATE_CONCURRENCY = 16;
+
+interface Args {
+  counts: number[];
+  qps: number[];
+  single: number;
+  full: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { counts: [1, 100, 1000], qps: [200, 5], single: 10, full: false };
+  const list = (v: string | undefined): number[] => (v ?? '').split(',').filter(Boolean).map(Number);
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === '--counts') a.counts = list(argv[++i]);
+    else if (x === '--qps') a.qps = list(argv[++i]);
+    else if (x === '--single') a.single = Number(argv[++i]);
+    else if (x === '--full') a.full = true;
+    else throw new Error(`unknown argument ${x}`);
+  }
+  return a;
+}
+
+/**
+ * A hooks dir of wrappers that note the size of each run's binding context file, then exec the
+ * built hook (same process, so shell-operator's rusage is the hook's; the note costs a `wc`).
+ */
+function measuringHooks(): { dir: string; sizes: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'l2lb-bench-hooks-'));
+  const real = join(REPO_ROOT, 'dist', 'module', 'hooks');
+  const sizes = join(dir, '.context-sizes');
+  writeFileSync(sizes, '');
+  for (const hook of readdirSync(real)) {
+    const wrapper = join(dir, hook);
+    writeFileSync(
+      wrapper,
+      [
+        '#!/bin/sh',
+        'if [ "$1" != "--config" ] && [ -n "$BINDING_CONTEXT_PATH" ]; then',
+        `  echo "${hook} $(wc -c < "$BINDING_CONTEXT_PATH")" >> '${sizes}'`,
+        'fi',
+        `exec '${join(real, hook)}' "$@"`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(wrapper, 0o755);
+  }
+  return { dir, sizes, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+let contextSizes = '';
+/** Binding context sizes of the reconcile hook's runs noted since `from` (a line count). */
+function contextsSince(from: number): { lines: number; maxMB: number; totalMB: number } {
+  const lines = readFileSync(contextSizes, 'utf8').split('\n').filter(Boolean);
+  const sizes = lines
+    .slice(from)
+    .filter((l) => l.startsWith('reconcile '))
+    .map((l) => Number(l.split(' ')[1]));
+  return {
+    lines: lines.length,
+    maxMB: Math.max(0, ...sizes) / 1e6,
+    totalMB: sizes.reduce((a, b) => a + b, 0) / 1e6,
+  };
+}
+
+const size = (mb: number): string => (mb < 1 ? `${(mb * 1000).toFixed(0)} kB` : `${mb.toFixed(1)} MB`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+
+/** Sum and count of a shell-operator histogram, per binding of the reconcile hook. */
+interface HookUsage {
+  runs: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+function parseUsage(metrics: string): Map<string, HookUsage> {
+  const out = new Map<string, HookUsage>();
+  const get = (binding: string): HookUsage => {
+    let u = out.get(binding);
+    if (u === undefined) {
+      u = { runs: 0, cpuSeconds: 0, wallSeconds: 0 };
+      out.set(binding, u);
+    }
+    return u;
+  };
+  const re = /^shell_operator_hook_run_(user_cpu|sys_cpu)?_?seconds_(sum|count)\{([^}]*)\} (\S+)$/;
+  for (const line of metrics.split('\n')) {
+    const m = re.exec(line);
+    if (m === null) continue;
+    const labels = Object.fromEntries([...m[3]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (labels.hook !== 'reconcile') continue;
+    const u = get(labels.binding ?? '?');
+    const value = Number(m[4]);
+    if (m[1] === undefined && m[2] === 'count') u.runs += value;
+    else if (m[1] === undefined && m[2] === 'sum') u.wallSeconds += value;
+    else if (m[2] === 'sum') u.cpuSeconds += value;
+  }
+  return out;
+}
+
+function usageDelta(before: Map<string, HookUsage>, after: Map<string, HookUsage>): Map<string, HookUsage> {
+  const out = new Map<string, HookUsage>();
+  for (const [binding, a] of after) {
+    const b = before.get(binding) ?? { runs: 0, cpuSeconds: 0, wallSeconds: 0 };
+    const d = {
+      runs: a.runs - b.runs,
+      cpuSeconds: a.cpuSeconds - b.cpuSeconds,
+      wallSeconds: a.wallSeconds - b.wallSeconds,
+    };
+    if (d.runs > 0) out.set(binding, d);
+  }
+  return out;
+}
+
+function total(u: Map<string, HookUsage>): HookUsage {
+  const t = { runs: 0, cpuSeconds: 0, wallSeconds: 0 };
+  for (const x of u.values()) {
+    t.runs += x.runs;
+    t.cpuSeconds += x.cpuSeconds;
+    t.wallSeconds += x.wallSeconds;
+  }
+  return t;
+}
+
+function describeUsage(u: Map<string, HookUsage>): string {
+  return [...u]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([b, x]) => `${b} ${x.runs} runs ${(x.cpuSeconds * 1000).toFixed(0)} ms CPU`)
+    .join(', ');
+}
+
+const complete = (s: ServiceObject): boolean =>
+  ingressOf(s).length === IPS && conditionOf(s.status?.conditions, CONDITION_ALL_ASSIGNED)?.status === 'True';
+
+async function createAll(m: ModuleCluster, namespace: string, names: string[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      const body = serviceObject({
+        namespace,
+        name,
+        l2lb: 'bench',
+        count: IPS,
+        allocateLoadBalancerNodePorts: false,
+      });
+      await m.request('POST', `/api/v1/namespaces/${namespace}/services`, body);
+    }
+  };
+  await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, worker));
+}
+
+/** Creates `count` Services at once in a fresh namespace; returns when all are complete. */
+async function burst(m: ModuleCluster, count: number, qps: number): Promise<void> {
+  const namespace = `bench-${count}`;
+  await m.ensureNamespace(namespace);
+  const names = Array.from({ length: count }, (_, i) => `svc-${String(i).padStart(4, '0')}`);
+  const done = new Map<string, number>();
+  let t0 = 0;
+  let resolveAll: () => void = () => undefined;
+  const all = new Promise<void>((r) => (resolveAll = r));
+  const watch = await watchCollection<ServiceObject>(
+    m.cp,
+    `/api/v1/namespaces/${namespace}/services`,
+    (e) => {
+      if (e.type === 'DELETED' || done.has(e.object.metadata.name) || !complete(e.object)) return;
+      done.set(e.object.metadata.name, Date.now() - t0);
+      if (done.size === count) resolveAll();
+    },
+  );
+  const usage0 = parseUsage(await m.operatorMetrics());
+  const ctx0 = contextsSince(0).lines;
+  const log0 = m.logMark();
+  t0 = Date.now();
+  await createAll(m, namespace, names);
+  const created = Date.now() - t0;
+  // Bounded: 30 s plus 2 s per Service at the default 5 writes/s, 0.5 s per Service otherwise.
+  const bound = 30_000 + count * (qps <= 5 ? 2000 : 500);
+  const finished = await Promise.race([all.then(() => true), sleep(bound).then(() => false)]);
+  const wall = Date.now() - t0;
+  watch.stop();
+  await m.untilConverged({ pokeNode: 'bench-worker', timeoutMs: 600_000 });
+  // Without the full runs the benchmark itself starts (relabelling bench-worker) to check convergence.
+  const usage = usageDelta(usage0, parseUsage(await m.operatorMetrics()));
+  usage.delete('nodes');
+  const times = [...done.values()].sort((a, b) => a - b);
+  const t = total(usage);
+  const ctx = contextsSince(ctx0);
+  // shell-operator combines queued events of one hook into one run ("combined to N contexts").
+  const combined = m
+    .logsSince(log0)
+    .filter((l) => l.includes('Binding contexts from are dropped from queue'))
+    .map((l) => Number(/"count":(\d+)/.exec(l)?.[1] ?? 0));
+  console.log(
+    [
+      `  ${count} Services (qps ${qps}): created in ${sec(created)}; complete: ${done.size}/${count}` +
+        (finished ? '' : ` (gave up after ${sec(bound)})`),
+      `    time to complete status: first ${sec(times[0] ?? NaN)}, median ${sec(pct(times, 50))}, ` +
+        `p90 ${sec(pct(times, 90))}, all ${finished ? sec(wall) : 'n/a'}`,
+      `    reconcile hook runs it caused: ${t.runs} runs, ${(t.cpuSeconds * 1000).toFixed(0)} ms CPU ` +
+        `(${((t.cpuSeconds * 1000) / count).toFixed(1)} ms per Service), ${sec(t.wallSeconds * 1000)} in runs incl. patching`,
+      `    by binding: ${describeUsage(usage)}`,
+      `    binding contexts: largest ${size(ctx.maxMB)}, ${size(ctx.totalMB)} in all; ` +
+        `most events combined into one run: ${Math.max(0, ...combined)}`,
+    ].join('\n'),
+  );
+}
+
+/** Single Services created one after the other, each waited for: the cost of one Service event. */
+async function singles(m: ModuleCluster, n: number, existing: number): Promise<void> {
+  if (n <= 0) return;
+  const namespace = 'bench-single';
+  await m.ensureNamespace(namespace);
+  const walls: number[] = [];
+  const usage0 = parseUsage(await m.operatorMetrics());
+  for (let i = 0; i < n; i++) {
+    const name = `one-${i}`;
+    const t0 = Date.now();
+    await m.request(
+      'POST',
+      `/api/v1/namespaces/${namespace}/services`,
+      serviceObject({
+        namespace,
+        name,
+        l2lb: 'bench',
+        count: IPS,
+        allocateLoadBalancerNodePorts: false,
+      }),
+    );
+    await m.until(
+      `${name} complete`,
+      async () => (complete(await m.getService(namespace, name)) ? true : undefined),
+      120_000,
+    );
+    walls.push(Date.now() - t0);
+    // Let the run for its own status write pass too, so the next one starts on a quiet queue.
+    await sleep(1500);
+  }
+  const usage = usageDelta(usage0, parseUsage(await m.operatorMetrics()));
+  const ev = usage.get('service_events') ?? { runs: 0, cpuSeconds: 0, wallSeconds: 0 };
+  const sorted = [...walls].sort((a, b) => a - b);
+  console.log(
+    [
+      `  one Service event among ${existing} Services (${existing * IPS} L2LBServices), ${n} times:`,
+      `    time to complete status: median ${sec(pct(sorted, 50))}, max ${sec(sorted.at(-1) ?? NaN)}`,
+      `    service_events runs: ${ev.runs} (${(ev.runs / n).toFixed(1)} per Service), ` +
+        `${((ev.cpuSeconds * 1000) / Math.max(1, ev.runs)).toFixed(0)} ms CPU per run, ` +
+        `${((ev.cpuSeconds * 1000) / n).toFixed(0)} ms CPU per created Service`,
+      `    all runs meanwhile: ${describeUsage(usage)}`,
+    ].join('\n'),
+  );
+}
+
+async function configuration(qps: number, counts: number[], single: number): Promise<void> {
+  const defaults = qps === 5;
+  console.log(
+    `\nshell-operator object patcher: ${qps} requests/s, burst ${qps * 2}${defaults ? ' (its defaults)' : ''}`,
+  );
+  const hooks = measuringHooks();
+  contextSizes = hooks.sizes;
+  const m = await ModuleCluster.start({
+    hooksDir: hooks.dir,
+    extraApiserverArgs: ['--service-cluster-ip-range=10.96.0.0/16'],
+    shellOperatorArgs: [
+      `--object-patcher-kube-client-qps=${qps}`,
+      `--object-patcher-kube-client-burst=${qps * 2}`,
+    ],
+  });
+  try {
+    for (let i = 1; i <= NODES; i++)
+      await m.createNode({ name: `fe-${String(i).padStart(2, '0')}`, labels: FRONTEND });
+    await m.createNode({ name: 'bench-worker' }); // selected by no balancer: pokes full runs
+    await m.createL2LoadBalancer('bench', { addressPool: [POOL], nodeSelector: FRONTEND });
+    await m.until(
+      'the L2LoadBalancer Ready',
+      async () => {
+        const lb = await m.getL2LoadBalancer('bench');
+        return conditionOf(lb.status?.conditions, 'Ready')?.status === 'True' ? true : undefined;
+      },
+      120_000,
+    );
+    let existing = 0;
+    for (const count of counts) {
+      await burst(m, count, qps);
+      existing += count;
+    }
+    await singles(m, single, existing);
+    const errors = m.hookErrors();
+    if (errors.length > 0)
+      console.log(
+        `  shell-operator reported ${errors.length} errors; the last: ${errors.at(-1)?.slice(0, 400)}`,
+      );
+  } finally {
+    await m.stop();
+    hooks.cleanup();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  console.log(
+    `bench/cluster: ${NODES} balancer nodes, ${IPS} IPs per Service, pool ${POOL}; ` +
+      `${cpus().length} CPUs, load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')} at the start`,
+  );
+  for (const qps of args.qps) {
+    const counts = qps <= 5 && !args.full ? args.counts.filter((c) => c <= 100) : args.counts;
+    if (counts.length < args.counts.length)
+      console.log(`\n(qps ${qps}: counts above 100 skipped, about 1.5 s per Service; --full runs them)`);
+    await configuration(qps, counts, qps <= 5 && !args.full ? 0 : args.single);
+  }
+  console.log(
+    `\nload average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
