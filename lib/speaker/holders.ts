@@ -19,21 +19,26 @@ function createdMs(index: SpeakerIndex): number {
 }
 
 /** Oldest first; equal timestamps (they have whole seconds) by namespace/name. */
-export function olderFirst(a: SpeakerIndex, b: SpeakerIndex): number {
-  const ta = createdMs(a);
-  const tb = createdMs(b);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+function olderFirst(a: { ms: number; index: SpeakerIndex }, b: { ms: number; index: SpeakerIndex }): number {
+  if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
+  return a.index.key < b.index.key ? -1 : a.index.key > b.index.key ? 1 : 0;
 }
 
+/** The last answer per indices array: decide() and the metrics ask about the same view in one turn. */
+const computed = new WeakMap<readonly SpeakerIndex[], AddressHolders>();
+
 export function addressHolders(indices: readonly SpeakerIndex[]): AddressHolders {
+  const known = computed.get(indices);
+  if (known) return known;
   const eligible = new Map<string, SpeakerIndex>();
   const conflicts: AddressHolders['conflicts'] = [];
-  for (const index of [...indices].sort(olderFirst)) {
-    if (!index.address) continue;
+  const aged = indices.filter((i) => i.address).map((index) => ({ ms: createdMs(index), index }));
+  for (const { index } of aged.sort(olderFirst)) {
     const heldBy = eligible.get(index.address);
     if (heldBy) conflicts.push({ index, heldBy });
     else eligible.set(index.address, index);
   }
-  return { eligible, conflicts };
+  const answer = { eligible, conflicts };
+  computed.set(indices, answer);
+  return answer;
 }
