@@ -14,7 +14,16 @@
 //   npx tsx bench/cluster.ts [--counts 1,100,1000] [--qps 200,5] [--single 10]
 //   (--qps 5 is shell-operator's default; a --qps of 5 runs the counts up to 100 unless --full)
 // Prints figures; asserts nothing.
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -57,15 +66,20 @@ function parseArgs(argv: string[]): Args {
 }
 
 /**
- * A hooks dir of wrappers that note the size of each run's binding context file, then exec the
- * built hook (same process, so shell-operator's rusage is the hook's; the note costs a `wc`).
+ * A hooks dir of wrappers that note the size of each run's binding context file, then exec a copy
+ * of the built hook (the same process, so shell-operator's rusage is the hook's; the note costs a
+ * `wc`). Copies, so that a rebuild of dist/ during the run changes nothing.
  */
 function measuringHooks(): { dir: string; sizes: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'l2lb-bench-hooks-'));
   const real = join(REPO_ROOT, 'dist', 'module', 'hooks');
+  const copies = join(dir, 'lib'); // shell-operator skips directories named lib
+  mkdirSync(copies);
   const sizes = join(dir, '.context-sizes');
   writeFileSync(sizes, '');
   for (const hook of readdirSync(real)) {
+    copyFileSync(join(real, hook), join(copies, hook));
+    chmodSync(join(copies, hook), 0o755);
     const wrapper = join(dir, hook);
     writeFileSync(
       wrapper,
@@ -74,7 +88,8 @@ function measuringHooks(): { dir: string; sizes: string; cleanup: () => void } {
         'if [ "$1" != "--config" ] && [ -n "$BINDING_CONTEXT_PATH" ]; then',
         `  echo "${hook} $(wc -c < "$BINDING_CONTEXT_PATH")" >> '${sizes}'`,
         'fi',
-        `exec '${join(real, hook)}' "$@"`,
+        // The bundles require a few packages (ajv's runtime) from the repository's node_modules.
+        `NODE_PATH='${join(REPO_ROOT, 'node_modules')}' exec '${join(copies, hook)}' "$@"`,
         '',
       ].join('\n'),
     );
