@@ -14,22 +14,10 @@
 //   npx tsx bench/cluster.ts [--counts 1,100,1000] [--qps 200,5] [--single 10]
 //   (--qps 5 is shell-operator's default; a --qps of 5 runs the counts up to 100 unless --full)
 // Prints figures; asserts nothing.
-import {
-  chmodSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import {
   CONDITION_ALL_ASSIGNED,
   ModuleCluster,
-  REPO_ROOT,
   conditionOf,
   ingressOf,
   serviceObject,
@@ -65,51 +53,17 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/**
- * A hooks dir of wrappers that note the size of each run's binding context file, then exec a copy
- * of the built hook (the same process, so shell-operator's rusage is the hook's; the note costs a
- * `wc`). Copies, so that a rebuild of dist/ during the run changes nothing.
- */
-function measuringHooks(): { dir: string; sizes: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'l2lb-bench-hooks-'));
-  const real = join(REPO_ROOT, 'dist', 'module', 'hooks');
-  const copies = join(dir, 'lib'); // shell-operator skips directories named lib
-  mkdirSync(copies);
-  const sizes = join(dir, '.context-sizes');
-  writeFileSync(sizes, '');
-  for (const hook of readdirSync(real)) {
-    copyFileSync(join(real, hook), join(copies, hook));
-    chmodSync(join(copies, hook), 0o755);
-    const wrapper = join(dir, hook);
-    writeFileSync(
-      wrapper,
-      [
-        '#!/bin/sh',
-        'if [ "$1" != "--config" ] && [ -n "$BINDING_CONTEXT_PATH" ]; then',
-        `  echo "${hook} $(wc -c < "$BINDING_CONTEXT_PATH")" >> '${sizes}'`,
-        'fi',
-        // The bundles require a few packages (ajv's runtime) from the repository's node_modules.
-        `NODE_PATH='${join(REPO_ROOT, 'node_modules')}' exec '${join(copies, hook)}' "$@"`,
-        '',
-      ].join('\n'),
-    );
-    chmodSync(wrapper, 0o755);
-  }
-  return { dir, sizes, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-let contextSizes = '';
-/** Binding context sizes of the reconcile hook's runs noted since `from` (a line count). */
-function contextsSince(from: number): { lines: number; maxMB: number; totalMB: number } {
-  const lines = readFileSync(contextSizes, 'utf8').split('\n').filter(Boolean);
-  const sizes = lines
+/** Binding context sizes of the reconcile hook's runs after the first `from` runs of any hook. */
+function contextsSince(m: ModuleCluster, from: number): { runs: number; maxMB: number; totalMB: number } {
+  const all = m.bindingContextSizes();
+  const sizes = all
     .slice(from)
-    .filter((l) => l.startsWith('reconcile '))
-    .map((l) => Number(l.split(' ')[1]));
+    .filter((x) => x.hook === 'reconcile')
+    .map((x) => x.bytes);
   return {
-    lines: lines.length,
+    runs: all.length,
     maxMB: Math.max(0, ...sizes) / 1e6,
-    totalMB: sizes.reduce((a, b) => a + b, 0) / 1e6,
+    totalMB: sizes.reduce((x, y) => x + y, 0) / 1e6,
   };
 }
 
@@ -222,7 +176,7 @@ async function burst(m: ModuleCluster, count: number, qps: number): Promise<void
     },
   );
   const usage0 = parseUsage(await m.operatorMetrics());
-  const ctx0 = contextsSince(0).lines;
+  const ctx0 = contextsSince(m, 0).runs;
   const log0 = m.logMark();
   t0 = Date.now();
   await createAll(m, namespace, names);
@@ -238,7 +192,7 @@ async function burst(m: ModuleCluster, count: number, qps: number): Promise<void
   usage.delete('nodes');
   const times = [...done.values()].sort((a, b) => a - b);
   const t = total(usage);
-  const ctx = contextsSince(ctx0);
+  const ctx = contextsSince(m, ctx0);
   // shell-operator combines queued events of one hook into one run ("combined to N contexts").
   const combined = m
     .logsSince(log0)
@@ -309,10 +263,8 @@ async function configuration(qps: number, counts: number[], single: number): Pro
   console.log(
     `\nshell-operator object patcher: ${qps} requests/s, burst ${qps * 2}${defaults ? ' (its defaults)' : ''}`,
   );
-  const hooks = measuringHooks();
-  contextSizes = hooks.sizes;
   const m = await ModuleCluster.start({
-    hooksDir: hooks.dir,
+    recordBindingContexts: true,
     extraApiserverArgs: ['--service-cluster-ip-range=10.96.0.0/16'],
     shellOperatorArgs: [
       `--object-patcher-kube-client-qps=${qps}`,
@@ -345,7 +297,6 @@ async function configuration(qps: number, counts: number[], single: number): Pro
       );
   } finally {
     await m.stop();
-    hooks.cleanup();
   }
 }
 

@@ -6,7 +6,20 @@
 //
 // Every wait is bounded; stop() tears everything down (shell-operator first, then the control
 // plane), and control-plane.ts also does it on exit and on SIGINT/SIGTERM.
-import { existsSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as https from 'node:https';
 import { join, resolve } from 'node:path';
 import { dump as dumpYaml } from 'js-yaml';
@@ -134,6 +147,11 @@ export interface ModuleOptions {
    * to go. Default: the L2LBServices; `[]` turns the emulation off.
    */
   foregroundDeletion?: string[];
+  /**
+   * Run the hooks through wrappers that note the size of every run's binding context file
+   * (bindingContextSizes()). Default false.
+   */
+  recordBindingContexts?: boolean;
   /** Whether to start shell-operator right away (default true). */
   startHooks?: boolean;
   /** Bound for the control plane to become ready. */
@@ -586,12 +604,67 @@ export class ModuleCluster {
     return this.operator.listenUrl;
   }
 
+  /**
+   * A private copy of hooksDir, taken at each start: a rebuild of dist/ while shell-operator runs
+   * changes nothing under it, and a restart runs the current build. With recordBindingContexts,
+   * each hook is a wrapper that notes the size of its binding context, then execs the copy (the
+   * same process, so shell-operator's rusage metrics stay the hook's own).
+   */
+  private copyHooks(): string {
+    this.scratch ??= mkdtempSync(join(tmpdir(), 'l2lb-hooks-'));
+    const dir = join(this.scratch, `run-${++this.hookRuns}`);
+    const copies = join(dir, 'lib'); // shell-operator skips directories named lib
+    mkdirSync(copies, { recursive: true });
+    for (const hook of readdirSync(this.hooksDir)) {
+      const src = join(this.hooksDir, hook);
+      if (!statSync(src).isFile() || (statSync(src).mode & 0o111) === 0) continue;
+      copyFileSync(src, join(copies, hook));
+      chmodSync(join(copies, hook), 0o755);
+      const wrapper = join(dir, hook);
+      const note = this.opts.recordBindingContexts
+        ? [
+            'if [ "$1" != "--config" ] && [ -n "$BINDING_CONTEXT_PATH" ]; then',
+            `  echo "${hook} $(wc -c < "$BINDING_CONTEXT_PATH")" >> '${this.contextLog}'`,
+            'fi',
+          ]
+        : [];
+      writeFileSync(wrapper, ['#!/bin/sh', ...note, `exec '${join(copies, hook)}' "$@"`, ''].join('\n'));
+      chmodSync(wrapper, 0o755);
+    }
+    return dir;
+  }
+
+  private scratch: string | undefined;
+  private hookRuns = 0;
+  private get contextLog(): string {
+    const path = join(this.scratch ?? tmpdir(), 'binding-context-sizes');
+    if (!existsSync(path)) appendFileSync(path, '');
+    return path;
+  }
+
+  /** The binding context size of every hook run so far (with recordBindingContexts). */
+  bindingContextSizes(): Array<{ hook: string; bytes: number }> {
+    if (this.scratch === undefined || !existsSync(this.contextLog)) return [];
+    return readFileSync(this.contextLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [hook = '', bytes = '0'] = l.trim().split(/\s+/);
+        return { hook, bytes: Number(bytes) };
+      });
+  }
+
   async startHooks(): Promise<void> {
     if (this.operator) return;
     this.operator = await startShellOperator({
       kubeconfigPath: this.cp.kubeconfigPath,
-      hooksDir: this.hooksDir,
-      env: { L2LB_STANDALONE: 'true', ...(this.opts.hookEnv ?? {}) },
+      hooksDir: this.copyHooks(),
+      env: {
+        L2LB_STANDALONE: 'true',
+        // The bundles require a few packages (ajv's runtime) from the repository's node_modules.
+        NODE_PATH: join(REPO_ROOT, 'node_modules'),
+        ...(this.opts.hookEnv ?? {}),
+      },
       ...(this.opts.log ? { log: this.opts.log } : {}),
       extraArgs: this.opts.shellOperatorArgs ?? [],
     });
@@ -980,6 +1053,7 @@ export class ModuleCluster {
         await this.stopHooks();
       } finally {
         for (const w of this.watches) w.stop();
+        if (this.scratch !== undefined) rmSync(this.scratch, { recursive: true, force: true });
         await this.cp.stop();
       }
     })();
