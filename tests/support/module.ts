@@ -6,6 +6,20 @@
 //
 // Every wait is bounded; stop() tears everything down (shell-operator first, then the control
 // plane), and control-plane.ts also does it on exit and on SIGINT/SIGTERM.
+//
+//   const m = await ModuleCluster.start({ settings: { loadBalancerClass: 'l2-load-balancer' } });
+//   await m.createNode({ name: 'fe-1', labels: { role: 'fe' } });      // Ready, for an hour
+//   await m.createL2LoadBalancer('public', { addressPool: ['192.0.2.0/28'], nodeSelector: { role: 'fe' } });
+//   await m.createService({ name: 'web', l2lb: 'public', count: 3 });
+//   await m.untilAssigned('default', 'web', 3);
+//   await m.untilConverged({ pokeNode: 'worker-1' });  // a full run of the hook wrote nothing
+//   await m.restartHooks();                            // a new shell-operator on the current build
+//   await m.stop();
+//
+// Beyond the defaults: `hooksDir` (another build, e.g. an older release for upgrade tests; each
+// start runs a private copy), `hookEnv`, `shellOperatorArgs`, `extraApiserverArgs`,
+// `startHooks: false`, `recordBindingContexts`, `foregroundDeletion` (the garbage collector's part
+// of foreground deletions, which this control plane lacks).
 import {
   appendFileSync,
   chmodSync,
