@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVICE_EVENTS, reconcileConfig as config } from '../lib/controller/bindings';
+import { reconcileConfig as config } from '../lib/controller/bindings';
 import { MemoryCluster } from '../lib/sdk/memory-cluster';
-import { eventContext, groupContext, type ClusterObject } from '../lib/sdk/simulate';
+import { groupContext, type ClusterObject } from '../lib/sdk/simulate';
 import type { PatchOperation } from '../lib/sdk/output';
 
 const HOOK = process.env.L2LB_HOOK ?? join(__dirname, '..', 'dist', 'module', 'hooks', 'reconcile');
@@ -133,13 +133,12 @@ function main(): void {
   for (let i = 0; i < REPS; i++) warm.push(runMeasured(converged));
   report('full sync, converged (a restart)', warm, `   (${warm[0]!.patches.length} patch operations)`);
 
-  // One Service changes: 3 -> 4 IPs. shell-operator sends its watch event with the snapshots the
-  // binding includes (everything but the other Services): a scoped run.
+  // One Service changes: 3 -> 4 IPs. shell-operator runs the hook with the group's snapshots.
   const svc = mem.get('v1', 'Service', 'ns-7', 'svc-7')!;
   (svc.metadata.annotations as Record<string, string>)[
     'network.deckhouse.io/l2-load-balancer-external-ips-count'
   ] = '4';
-  const event = JSON.stringify(eventContext(config, SERVICE_EVENTS, svc, 'Modified', mem.list()));
+  const event = JSON.stringify(groupContext(config, mem.list(), 'services'));
   console.log(`binding context of a Service event: ${(event.length / 1e6).toFixed(1)} MB`);
   if (process.env.BENCH_DUMP) writeFileSync(`${process.env.BENCH_DUMP}.event`, event);
   const single: Measured[] = [];

@@ -1,8 +1,7 @@
 // The control loop hook: snapshots in, patches out. The logic lives in lib/controller/.
 import { load as loadYaml } from 'js-yaml';
 import { applyPlan, planMetrics } from '../lib/controller/apply';
-import { SERVICE_EVENTS, reconcileConfig } from '../lib/controller/bindings';
-import { serviceKey } from '../lib/controller/intent';
+import { reconcileConfig } from '../lib/controller/bindings';
 import { reconcile, type ClusterState } from '../lib/controller/reconcile';
 import {
   parseEndpointSlice,
@@ -15,7 +14,6 @@ import {
 } from '../lib/controller/snapshot';
 import { filterResults, latestSnapshots } from '../lib/sdk/binding';
 import { runHook } from '../lib/sdk/run';
-import type { ServiceState } from '../lib/model';
 import { parseSettings } from '../lib/settings';
 
 runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patches, metrics, log }) => {
@@ -44,31 +42,8 @@ runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patche
   }
   metrics.set('l2lb_settings_valid', 1);
 
-  // A run made only of Service events is scoped to those Services (see reconcile()).
-  const scoped =
-    contexts.length > 0 && contexts.every((c) => c.binding === SERVICE_EVENTS && c.type === 'Event');
-  let services: ServiceState[] = [];
-  let scope: Set<string> | undefined;
-  if (scoped) {
-    scope = new Set();
-    const latest = new Map<string, ServiceState | undefined>();
-    for (const c of contexts) {
-      const r = parseService(c.filterResult ?? c.object);
-      if (!r.ok) {
-        invalid.push(r.error);
-        continue;
-      }
-      const key = serviceKey(r.value);
-      scope.add(key);
-      latest.set(key, c.watchEvent === 'Deleted' ? undefined : r.value);
-    }
-    services = [...latest.values()].filter((x): x is ServiceState => x !== undefined);
-  } else {
-    services = take('services', parseService);
-  }
-
   const state: ClusterState = {
-    services,
+    services: take('services', parseService),
     nodes: take('nodes', parseNode),
     balancers: take('l2loadbalancers', parseL2LoadBalancer),
     l2lbServices: take('l2lbservices', parseL2LBService),
@@ -78,16 +53,10 @@ runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patche
   for (const e of invalid) log('object skipped', { error: e });
   metrics.set('l2lb_objects_skipped', invalid.length);
 
-  const plan = reconcile(state, parsed.settings, now, scope);
+  const plan = reconcile(state, parsed.settings, now);
   applyPlan(plan, patches, now);
-  if (scope) {
-    // Metrics describe the whole state: a scoped run leaves them to the full runs.
-    metrics.operations.length = 0;
-  } else {
-    planMetrics(plan, metrics);
-  }
+  planMetrics(plan, metrics);
   log('reconciled', {
-    scope: scope ? [...scope] : 'all',
     services: plan.services.length,
     upserts: plan.upserts.length,
     deletes: plan.deletes.length,

@@ -14,39 +14,23 @@ import type { HookConfig } from '../sdk/binding';
 
 export const SETTINGS_CONFIGMAP = 'l2-load-balancer-settings';
 const GROUP = 'main';
-export const SERVICE_EVENTS = 'service_events';
 
 export const reconcileConfig: HookConfig = {
   configVersion: 'v1',
   schedule: [{ name: 'rerank', crontab: '*/15 * * * * *', group: GROUP }],
   kubernetes: [
-    // Services twice: as part of the whole state for full runs (snapshot only), and as events that
-    // run the hook for just the Services they name, with the rest of the state but not the other
-    // Services (a scoped run: at 10,000 Services it reads a fraction of the data).
+    // Every binding is one group: any change runs the hook on the whole state, and shell-operator
+    // compacts a burst of queued group events into one run (a burst of 1,000 Service creations is
+    // one run, not 1,000). Scoped runs per Service event were tried and dropped: shell-operator
+    // gives each combined non-group event its own copy of the included snapshots, so a burst made
+    // the binding context grow as events x cluster size (467 MB for 1,000 Services at once).
     {
       name: 'services',
       apiVersion: 'v1',
       kind: 'Service',
       jqFilter: SERVICE_FILTER,
       keepFullObjectsInMemory: false,
-      executeHookOnEvent: [],
       group: GROUP,
-    },
-    {
-      name: SERVICE_EVENTS,
-      apiVersion: 'v1',
-      kind: 'Service',
-      jqFilter: SERVICE_FILTER,
-      keepFullObjectsInMemory: false,
-      executeHookOnSynchronization: false,
-      includeSnapshotsFrom: [
-        'nodes',
-        'l2loadbalancers',
-        'l2lbservices',
-        'leases',
-        'endpointslices',
-        'settings',
-      ],
     },
     {
       name: 'nodes',

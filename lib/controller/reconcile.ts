@@ -191,18 +191,7 @@ function checkBalancers(balancers: readonly L2LoadBalancer[]): Map<string, Balan
   return checks;
 }
 
-/**
- * A scope limits a run to the Services a watch event named (their keys, deleted ones included):
- * only they are allocated, placed and patched, while every other Service's children still hold
- * their addresses and count in the nodes' load. L2LoadBalancer status and node labels are left to
- * the full runs (schedule and other events). An empty scope is not a full run: omit it for that.
- */
-export function reconcile(
-  state: ClusterState,
-  settings: ModuleSettings,
-  now: Date,
-  scope?: ReadonlySet<string>,
-): Plan {
+export function reconcile(state: ClusterState, settings: ModuleSettings, now: Date): Plan {
   const nowIso = now.toISOString();
   const plan: Plan = {
     upserts: [],
@@ -229,9 +218,8 @@ export function reconcile(
 
   // Intents of the Services the module handles.
   const intents = new Map<string, ServiceIntent>();
-  const inScope = (key: string): boolean => !scope || scope.has(key);
   for (const s of state.services) {
-    if (!isOurs(s, settings) || !inScope(serviceKey(s))) continue;
+    if (!isOurs(s, settings)) continue;
     const held = (childrenByService.get(serviceKey(s)) ?? []).filter((c) => c.state.address !== '').length;
     const intent = resolveIntent(s, balancers, state.nodes, settings, held);
     const check = checks.get(intent.l2lbName);
@@ -294,24 +282,12 @@ export function reconcile(
       ...(local ? { localNodes: [...(endpointsByService.get(a.serviceKey) ?? [])].sort() } : {}),
     });
   }
-  // In a scoped run the other Services' indices are not placed again, but they load their nodes.
-  const baseLoad = new Map<string, number>();
-  if (scope) {
-    for (const c of state.l2lbServices) {
-      const node = c.state.nodes[0];
-      if (node && c.state.address && !scope.has(`${c.state.namespace}/${c.state.serviceName}`)) {
-        baseLoad.set(node, (baseLoad.get(node) ?? 0) + 1);
-      }
-    }
-  }
   const placement = place({
-    ...(scope ? { baseLoad } : {}),
     nodes: state.nodes,
     leases: state.leases,
     balancers: [...balancers.values()],
     indices,
-    // Rebalancing weighs every Service against every other: only full runs do it.
-    rebalance: scope ? { ...settings.rebalance, mode: 'Never' } : settings.rebalance,
+    rebalance: settings.rebalance,
     now: now.getTime(),
   });
   plan.moves = placement.moves;
@@ -412,7 +388,6 @@ export function reconcile(
   // Children nobody wants any more: their Service was deleted, left the module, or shrank.
   for (const c of state.l2lbServices) {
     if (wanted.has(`${c.state.namespace}/${c.state.name}`)) continue;
-    if (!inScope(`${c.state.namespace}/${c.state.serviceName}`)) continue;
     plan.deletes.push({
       apiVersion: L2LBSERVICE_API_VERSION,
       kind: 'L2LBService',
@@ -431,7 +406,6 @@ export function reconcile(
   }
   // A Service that left the module (annotation removed) loses the ingress the module wrote.
   for (const s of state.services) {
-    if (!inScope(serviceKey(s))) continue;
     if (intents.has(serviceKey(s)) || s.loadBalancerClass !== undefined || s.ingress.length === 0) continue;
     const ours = new Set((childrenByService.get(serviceKey(s)) ?? []).map((c) => c.state.address));
     if (s.ingress.every((ip) => ours.has(ip))) {
@@ -442,8 +416,6 @@ export function reconcile(
       });
     }
   }
-
-  if (scope) return plan;
 
   // L2LoadBalancer status.
   const allocatedByBalancer = new Map<string, number>();

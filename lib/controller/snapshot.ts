@@ -21,8 +21,8 @@ import {
   type ServiceState,
 } from '../model';
 
-// A Service of another type is reduced to its name, so that a Service that stops being a
-// LoadBalancer still names itself in the event that lets the module release its addresses.
+// A Service of another type is reduced to its name and type: the module has nothing to do with it
+// but release what it may still hold.
 export const SERVICE_FILTER = `if .spec.type != "LoadBalancer" then {namespace: .metadata.namespace, name: .metadata.name, type: .spec.type} else {
   namespace: .metadata.namespace, name: .metadata.name, uid: .metadata.uid,
   creationTimestamp: .metadata.creationTimestamp, type: .spec.type,

@@ -45,11 +45,6 @@ export interface PlacementInput {
   rebalance: RebalanceSettings;
   now: number;
   maxCandidates?: number;
-  /**
-   * Preferred indices per node that are not in `indices` (a run scoped to a few Services): they
-   * count in the load that placement balances, and are never moved.
-   */
-  baseLoad?: ReadonlyMap<string, number>;
 }
 export type MoveReason = 'New' | 'NodeFailed' | 'Rebalance' | 'Spread';
 export interface Move {
@@ -148,10 +143,6 @@ class Cluster {
     nodes.forEach((n, id) => this.idOf.set(n.name, id));
     this.hashes = this.names.map(hashString);
     this.load = new Int32Array(nodes.length);
-    for (const [name, n] of input.baseLoad ?? []) {
-      const id = this.idOf.get(name);
-      if (id !== undefined) this.load[id] = n;
-    }
     this.fresh = new Uint8Array(nodes.length).fill(1);
     const leased = new Set<number>();
     for (const lease of input.leases) {

@@ -89,32 +89,6 @@ export function groupContext(
   ];
 }
 
-/**
- * The Event context of one object on a binding that is not in a group: the object's filter
- * result, plus the snapshots its includeSnapshotsFrom names.
- */
-export function eventContext(
-  config: HookConfig,
-  binding: string,
-  object: ClusterObject,
-  watchEvent: 'Added' | 'Modified' | 'Deleted',
-  objects: readonly ClusterObject[],
-): BindingContext[] {
-  const b = (config.kubernetes ?? []).find((x) => x.name === binding);
-  if (!b) throw new Error(`no binding ${binding}`);
-  const snapshots = snapshotsFor(config, objects, new Set(b.includeSnapshotsFrom ?? []));
-  const filterResult = b.jqFilter ? (jqEach(b.jqFilter, [object])[0] ?? null) : undefined;
-  return [
-    {
-      binding,
-      type: 'Event',
-      watchEvent,
-      ...(filterResult !== undefined ? { filterResult } : { object }),
-      snapshots,
-    },
-  ];
-}
-
 export interface HookRun {
   exitCode: number;
   patches: PatchOperation[];

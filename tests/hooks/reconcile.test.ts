@@ -37,20 +37,17 @@ const count = (n: string): Record<string, string> => ({
 });
 
 describe('reconcile hook: --config', () => {
-  it('prints grouped, filtered bindings; Leases and L2LBServices snapshot only; Service events scoped', () => {
+  it('prints one group of filtered bindings; Leases and L2LBServices snapshot only', () => {
     const r = spawnSync(RECONCILE_HOOK, ['--config'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     const cfg = JSON.parse(r.stdout) as { configVersion: string; kubernetes: Array<Record<string, unknown>> };
     expect(cfg.configVersion).toBe('v1');
     for (const b of cfg.kubernetes) {
-      expect(b.group).toBe(b.name === 'service_events' ? undefined : 'main');
+      expect(b.group).toBe('main');
       expect(typeof b.jqFilter).toBe('string');
     }
     expect(cfg.kubernetes.find((b) => b.name === 'leases')?.executeHookOnEvent).toEqual([]);
     expect(cfg.kubernetes.find((b) => b.name === 'l2lbservices')?.executeHookOnEvent).toEqual([]);
-    expect(cfg.kubernetes.find((b) => b.name === 'service_events')?.includeSnapshotsFrom).not.toContain(
-      'services',
-    );
   });
 });
 
@@ -388,69 +385,6 @@ spec: { loadBalancerIP: 192.0.2.6 }
     );
     expect(story.addresses('web')[0]).toBe('192.0.2.1');
     expect(changes(run.patches).length).toBeGreaterThan(0);
-  });
-});
-
-describe('reconcile hook: a watch event on one Service (a scoped run)', () => {
-  const many = (): ClusterObject[] => [
-    ...fixture('three-frontends.yaml').map((o) =>
-      o.kind === 'L2LoadBalancer'
-        ? { ...o, spec: { ...(o.spec as object), addressPool: ['192.0.2.0/28'] } }
-        : o,
-    ),
-    service('a', count('2')),
-    service('b', count('1')),
-  ];
-
-  it('gives an added Service the same addresses and nodes as a full run would', () => {
-    const scoped = new Story(many());
-    scoped.run();
-    const full = new Story(many());
-    full.run();
-    const newcomer = service('c', count('3'));
-    scoped.add(newcomer);
-    full.add(newcomer);
-    scoped.runServiceEvent('shop', 'c', 'Added');
-    full.run();
-    expect(scoped.addresses('c')).toEqual(full.addresses('c'));
-    expect(scoped.preferred('c')).toEqual(full.preferred('c'));
-    expect(scoped.ingress('shop', 'c')).toEqual(full.ingress('shop', 'c'));
-  });
-
-  it('touches only the Service it names and writes no metrics', () => {
-    const story = new Story(many());
-    story.run();
-    story.add(service('c', count('1')));
-    const run = story.runServiceEvent('shop', 'c', 'Added');
-    const touched = changes(run.patches).map((p) => JSON.stringify(p));
-    expect(touched.length).toBeGreaterThan(0);
-    expect(touched.every((p) => p.includes('"c-public-0"') || p.includes('"name":"c"'))).toBe(true);
-    expect(run.metrics).toEqual([]);
-  });
-
-  it('never hands out an address another Service holds', () => {
-    const story = new Story(many());
-    story.run();
-    const held = new Set([...Object.values(story.addresses('a')), ...Object.values(story.addresses('b'))]);
-    story.add(service('c', count('4')));
-    story.runServiceEvent('shop', 'c', 'Added');
-    for (const ip of Object.values(story.addresses('c'))) expect(held.has(ip)).toBe(false);
-  });
-
-  it('releases the addresses of a deleted Service', () => {
-    const story = new Story(many());
-    story.run();
-    story.runServiceEvent('shop', 'a', 'Deleted');
-    expect(story.children('a')).toEqual([]);
-    expect(Object.keys(story.addresses('b'))).toHaveLength(1);
-  });
-
-  it('releases the addresses of a Service that stops being a LoadBalancer', () => {
-    const story = new Story(many());
-    story.run();
-    story.edit('v1', 'Service', 'shop', 'a', (s) => ((s.spec as Record<string, unknown>).type = 'ClusterIP'));
-    story.runServiceEvent('shop', 'a', 'Modified');
-    expect(story.children('a')).toEqual([]);
   });
 });
 

@@ -3,16 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { SERVICE_EVENTS, reconcileConfig as config } from '../../lib/controller/bindings';
+import { reconcileConfig as config } from '../../lib/controller/bindings';
 import { MemoryCluster } from '../../lib/sdk/memory-cluster';
 import type { PatchOperation } from '../../lib/sdk/output';
-import {
-  eventContext,
-  groupContext,
-  runHookExecutable,
-  type ClusterObject,
-  type HookRun,
-} from '../../lib/sdk/simulate';
+import { groupContext, runHookExecutable, type ClusterObject, type HookRun } from '../../lib/sdk/simulate';
 
 export const ROOT = join(__dirname, '..', '..');
 export const RECONCILE_HOOK = join(ROOT, 'dist', 'module', 'hooks', 'reconcile');
@@ -43,25 +37,6 @@ export class Story {
     const run = runHookExecutable(RECONCILE_HOOK, groupContext(config, this.cluster.list()), {
       values: { l2LoadBalancer: this.settings },
     });
-    if (run.exitCode !== 0) throw new Error(`hook failed: ${run.stderr}`);
-    const errors = this.cluster.apply(run.patches);
-    if (errors.length) throw new Error(`patches do not apply: ${errors.join('; ')}`);
-    this.last = run;
-    return run;
-  }
-
-  /** One run for a watch event on a Service, as shell-operator sends it (a scoped run). */
-  runServiceEvent(namespace: string, name: string, watchEvent: 'Added' | 'Modified' | 'Deleted'): HookRun {
-    const object = this.cluster.get('v1', 'Service', namespace, name);
-    if (!object) throw new Error(`Service ${namespace}/${name} not found`);
-    if (watchEvent === 'Deleted') this.remove('v1', 'Service', namespace, name);
-    const run = runHookExecutable(
-      RECONCILE_HOOK,
-      eventContext(config, SERVICE_EVENTS, object, watchEvent, this.cluster.list()),
-      {
-        values: { l2LoadBalancer: this.settings },
-      },
-    );
     if (run.exitCode !== 0) throw new Error(`hook failed: ${run.stderr}`);
     const errors = this.cluster.apply(run.patches);
     if (errors.length) throw new Error(`patches do not apply: ${errors.join('; ')}`);

@@ -784,7 +784,8 @@ export class ModuleCluster {
         async () => {
           const lines = this.logsSince(mark);
           const full = lines.findIndex(
-            (l) => l.includes('"msg":"reconciled"') && l.includes('"hook_scope":"all"'),
+            // Every run of the reconcile hook is a full run (all bindings are one group).
+            (l) => l.includes('"msg":"reconciled"'),
           );
           return full >= 0 &&
             lines

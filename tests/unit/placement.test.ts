@@ -453,54 +453,6 @@ describe('place: determinism', () => {
   });
 });
 
-describe('placement scoped to a few Services (baseLoad)', () => {
-  it('counts the preferred indices of Services outside the run in the load it balances', () => {
-    const nodes = ['n1', 'n2', 'n3'].map((name) => ({
-      name,
-      labels: {},
-      ready: true,
-      readySince: '2026-01-01T00:00:00Z',
-    }));
-    const balancers = [
-      {
-        name: 'lb',
-        addressPool: ['192.0.2.0/28'],
-        nodeSelector: {},
-        interfaces: [],
-        isDefault: false,
-        creationTimestamp: '',
-      },
-    ];
-    const input = {
-      nodes,
-      leases: [],
-      balancers,
-      indices: [{ key: 'ns/new/0', serviceKey: 'ns/new', l2lbName: 'lb', index: 0, current: [] }],
-      rebalance: { mode: 'Never' as const, minNodeReadySeconds: 0, maxMovesPerRun: 1 },
-      now: Date.parse('2026-11-01T00:00:00Z'),
-    };
-    // Without a base load any node could win; with n1 and n2 loaded, only n3 is least loaded.
-    const result = place({
-      ...input,
-      baseLoad: new Map([
-        ['n1', 5],
-        ['n2', 5],
-        ['n3', 1],
-      ]),
-    });
-    expect(result.candidates.get('ns/new/0')?.[0]).toBe('n3');
-    const other = place({
-      ...input,
-      baseLoad: new Map([
-        ['n1', 1],
-        ['n2', 5],
-        ['n3', 5],
-      ]),
-    });
-    expect(other.candidates.get('ns/new/0')?.[0]).toBe('n1');
-  });
-});
-
 describe('rebalancing Services with more indices than nodes', () => {
   it('balances a node that joins next to one holding 2 Services x 3 indices, keeping each Service as spread as it can be', () => {
     const ready = (name: string) => ({ name, labels: {}, ready: true, readySince: '2026-01-01T00:00:00Z' });
