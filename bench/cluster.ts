@@ -308,6 +308,8 @@ async function configuration(qps: number, counts: number[], single: number): Pro
       },
       120_000,
     );
+    // Start from a quiet module: the start-up runs (module objects, the first full run) are over.
+    await m.untilConverged({ pokeNode: 'bench-worker', timeoutMs: 120_000 });
     let existing = 0;
     for (const count of counts) {
       existing += count;
