@@ -2,18 +2,16 @@
 // IPAddressPools) rendered from templates/, and removes them when the module is disabled
 // (addon-operator's afterDeleteHelm). Under plain shell-operator (L2LB_STANDALONE=true) the
 // addon-operator-only binding is left out, since shell-operator rejects unknown keys.
-import { load as loadYaml } from 'js-yaml';
 import {
   METALLB_POOL_CRD,
   PODMONITOR_CRD,
   moduleObjects,
   type BalancerRef,
 } from '../lib/controller/module-objects';
-import { SETTINGS_CONFIGMAP } from '../lib/controller/bindings';
-import { L2LB_API_VERSION, MODULE_NAMESPACE } from '../lib/model';
+import { runSettings, settingsBinding } from '../lib/controller/bindings';
+import { L2LB_API_VERSION } from '../lib/model';
 import { filterResults, latestSnapshots, type HookConfig } from '../lib/sdk/binding';
 import { runHook } from '../lib/sdk/run';
-import { parseSettings } from '../lib/settings';
 
 const GROUP = 'objects';
 const standalone = process.env.L2LB_STANDALONE === 'true';
@@ -38,28 +36,14 @@ const config: HookConfig & { afterDeleteHelm?: number } = {
       keepFullObjectsInMemory: false,
       group: GROUP,
     },
-    {
-      name: 'settings',
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } },
-      nameSelector: { matchNames: [SETTINGS_CONFIGMAP] },
-      jqFilter: '.data["settings.yaml"] // ""',
-      keepFullObjectsInMemory: false,
-      group: GROUP,
-    },
+    settingsBinding(GROUP),
   ],
   ...(standalone ? {} : { afterDeleteHelm: 10 }),
 };
 
 runHook(config, 'l2lb_module_objects', ({ contexts, values }, { patches, metrics, log }) => {
   const snapshots = latestSnapshots(contexts);
-  let raw: unknown = values?.l2LoadBalancer;
-  if (raw === undefined) {
-    const text = filterResults(snapshots, 'settings')[0];
-    raw = typeof text === 'string' && text.trim() ? loadYaml(text) : {};
-  }
-  const parsed = parseSettings(raw ?? {});
+  const parsed = runSettings(values, snapshots);
   if (!parsed.ok) {
     log('settings are invalid; module objects are left as they are', { errors: parsed.errors });
     metrics.set('l2lb_settings_valid', 0);

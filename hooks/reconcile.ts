@@ -1,7 +1,6 @@
 // The control loop hook: snapshots in, patches out. The logic lives in lib/controller/.
-import { load as loadYaml } from 'js-yaml';
 import { applyPlan, planMetrics } from '../lib/controller/apply';
-import { reconcileConfig } from '../lib/controller/bindings';
+import { reconcileConfig, runSettings } from '../lib/controller/bindings';
 import { reconcile, type ClusterState } from '../lib/controller/reconcile';
 import {
   parseEndpointSlice,
@@ -14,7 +13,6 @@ import {
 } from '../lib/controller/snapshot';
 import { filterResults, latestSnapshots } from '../lib/sdk/binding';
 import { runHook } from '../lib/sdk/run';
-import { parseSettings } from '../lib/settings';
 
 runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patches, metrics, log }) => {
   const snapshots = latestSnapshots(contexts);
@@ -27,13 +25,7 @@ runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patche
       return [];
     });
 
-  // Settings: addon-operator's values, else the standalone ConfigMap, else the defaults.
-  let rawSettings: unknown = values?.l2LoadBalancer;
-  if (rawSettings === undefined) {
-    const text = filterResults(snapshots, 'settings')[0];
-    rawSettings = typeof text === 'string' && text.trim() ? loadYaml(text) : {};
-  }
-  const parsed = parseSettings(rawSettings ?? {});
+  const parsed = runSettings(values, snapshots);
   if (!parsed.ok) {
     // Invalid settings change nothing in the cluster: every Service keeps what it has.
     log('settings are invalid; no change is made until they are fixed', { errors: parsed.errors });

@@ -10,7 +10,9 @@ import {
   SERVICE_FILTER,
 } from './snapshot';
 import { L2LB_API_VERSION, L2LBSERVICE_API_VERSION, MODULE_NAMESPACE } from '../model';
-import type { HookConfig } from '../sdk/binding';
+import { load as loadYaml } from 'js-yaml';
+import { filterResults, type HookConfig, type KubernetesBinding, type SnapshotItem } from '../sdk/binding';
+import { parseSettings, type SettingsResult } from '../settings';
 
 export const SETTINGS_CONFIGMAP = 'l2-load-balancer-settings';
 const GROUP = 'main';
@@ -78,15 +80,36 @@ export const reconcileConfig: HookConfig = {
       keepFullObjectsInMemory: false,
       group: GROUP,
     },
-    {
-      name: 'settings',
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } },
-      nameSelector: { matchNames: [SETTINGS_CONFIGMAP] },
-      jqFilter: '.data["settings.yaml"] // ""',
-      keepFullObjectsInMemory: false,
-      group: GROUP,
-    },
+    settingsBinding(GROUP),
   ],
 };
+
+/**
+ * The standalone settings (ConfigMap d8-l2-load-balancer/l2-load-balancer-settings, key
+ * settings.yaml); under addon-operator the values carry them instead.
+ */
+export function settingsBinding(group: string): KubernetesBinding {
+  return {
+    name: 'settings',
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } },
+    nameSelector: { matchNames: [SETTINGS_CONFIGMAP] },
+    jqFilter: '.data["settings.yaml"] // ""',
+    keepFullObjectsInMemory: false,
+    group,
+  };
+}
+
+/** The module settings of a run: addon-operator's values, else the standalone ConfigMap, else the defaults. */
+export function runSettings(
+  values: Record<string, unknown> | undefined,
+  snapshots: Map<string, SnapshotItem[]>,
+): SettingsResult {
+  let raw: unknown = values?.l2LoadBalancer;
+  if (raw === undefined) {
+    const text = filterResults(snapshots, 'settings')[0];
+    raw = typeof text === 'string' && text.trim() ? loadYaml(text) : {};
+  }
+  return parseSettings(raw ?? {});
+}
