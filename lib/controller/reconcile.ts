@@ -332,7 +332,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
           involved: SERVICE_REF(s),
           type: 'Normal',
           reason: 'PublicIPAssigned',
-          message: `Public IP ${a.address} (index ${a.index}) assigned from L2LoadBalancer ${a.l2lbName}${nodes[0] ? `, announced by node ${nodes[0]}` : ''}`,
+          message: `Public IP ${a.address} (index ${a.index}) assigned from L2LoadBalancer ${a.l2lbName}${nodes[0] ? `, preferred node ${nodes[0]}` : ''}`,
         });
       } else {
         const move = movesByKey.get(`${intent.key}/${a.index}`);
