@@ -70,6 +70,10 @@ export function hooksDeployment({
                   valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
                 },
                 { name: 'LOG_TYPE', value: 'json' },
+                // Each Service costs about 7 writes; shell-operator's default of 5/s makes a burst of
+                // 1,000 Services wait 14 minutes for addresses (bench/cluster.ts).
+                { name: 'OBJECT_PATCHER_KUBE_CLIENT_QPS', value: '50' },
+                { name: 'OBJECT_PATCHER_KUBE_CLIENT_BURST', value: '100' },
                 // Read by hooks/module_objects.ts: no addon-operator bindings, and what to render.
                 { name: 'L2LB_STANDALONE', value: 'true' },
                 { name: 'L2LB_SPEAKER_IMAGE', value: speakerImage },
