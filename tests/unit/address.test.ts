@@ -371,7 +371,8 @@ describe('decodeCanonicalIPv6 (the fast path for addresses the module wrote itse
     fc.assert(
       fc.property(sparse, (value) => {
         const text = formatAddress({ family: 6, value });
-        expect(decodeCanonicalIPv6(text)).toBe(value);
+        // IPv4-mapped addresses keep their dotted tail: the strict parser handles those.
+        expect(decodeCanonicalIPv6(text)).toBe(text.includes('.') ? undefined : value);
       }),
       { numRuns: 2000 },
     );
