@@ -7,7 +7,7 @@ import {
   PODMONITOR_CRD,
   moduleObjects,
   type BalancerRef,
-} from '../lib/controller/module-objects';
+} from '../templates/module-objects';
 import { runSettings, settingsBinding } from '../lib/controller/bindings';
 import { L2LB_API_VERSION } from '../lib/model';
 import { filterResults, latestSnapshots, type HookConfig } from '../lib/sdk/binding';

@@ -15,10 +15,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { moduleObjects, METALLB_POOL_CRD, PODMONITOR_CRD } from '../../lib/controller/module-objects';
+import { moduleObjects, METALLB_POOL_CRD, PODMONITOR_CRD } from '../../templates/module-objects';
 import { parseSettings } from '../../lib/settings';
-import { KubeApiError, startControlPlane, type ControlPlane } from '../support/control-plane';
-import { L2LB_API, L2LBSERVICE_API, REPO_ROOT, serverSideApply } from '../support/module';
+import { KubeApiError, startControlPlane, type ControlPlane } from '../../testbed/control-plane';
+import { L2LB_API, L2LBSERVICE_API, REPO_ROOT, serverSideApply } from '../../testbed/module';
 
 jest.setTimeout(180_000);
 

@@ -5,13 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { reconcileConfig } from '../../lib/controller/bindings';
-import { METALLB_POOL_CRD, moduleObjects, PODMONITOR_CRD } from '../../lib/controller/module-objects';
+import { METALLB_POOL_CRD, moduleObjects, PODMONITOR_CRD } from '../../templates/module-objects';
 import { MODULE_NAMESPACE } from '../../lib/model';
 import type { HookConfig } from '../../lib/sdk/binding';
 import type { PatchOperation } from '../../lib/sdk/output';
 import { groupContext, runHookExecutable, type ClusterObject } from '../../lib/sdk/simulate';
 import { parseSettings } from '../../lib/settings';
-import { startControlPlane, type ControlPlane } from '../support/control-plane';
+import { startControlPlane, type ControlPlane } from '../../testbed/control-plane';
 import { fixture, RECONCILE_HOOK, ROOT, yamlObjects } from '../support/hook-harness';
 
 jest.setTimeout(300_000);

@@ -1,8 +1,8 @@
 // What the module-objects hook applies: the templates rendered for the current values, with the
 // module's own knowledge of the cluster (which pools are valid, which optional CRDs exist).
-import { parsePool } from '../address/pool';
-import { L2LB_API_VERSION, type ModuleSettings } from '../model';
-import { renderModule, moduleValuesFromSettings, type KubernetesObject } from '../../templates';
+import { parsePool } from '../lib/address/pool';
+import { L2LB_API_VERSION, type ModuleSettings } from '../lib/model';
+import { renderModule, moduleValuesFromSettings, type KubernetesObject } from './index';
 
 export const METALLB_POOL_CRD = 'ipaddresspools.metallb.io';
 export const PODMONITOR_CRD = 'podmonitors.monitoring.coreos.com';
