@@ -23,7 +23,7 @@ import {
   serviceObject,
   watchCollection,
   type ServiceObject,
-} from '../tests/support/module';
+} from '../testbed/module';
 
 const NODES = 20;
 const IPS = 3;

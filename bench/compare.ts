@@ -4,7 +4,7 @@
 //   npm run bench:compare                       # 5 repetitions, 30 s windows for writes at rest
 //   npx tsx bench/compare.ts --reps 7 --rest-seconds 30 --only metallb,l2lb --parts hard,graceful --verbose
 //
-// The bed: three node namespaces and a client on a bridge (tests/net/harness.ts), each node running
+// The bed: three node namespaces and a client on a bridge (testbed/harness.ts), each node running
 // the HTTP server that answers its name; a kube-apiserver (+ kine) on 127.0.0.1 of the root
 // namespace; kube-proxy's part emulated the same for both (common.ts, emulateKubeProxy). First MetalLB
 // (bench/compare/metallb.ts: controller + 3 speakers, 12 Services of one address each, memberlist
@@ -13,8 +13,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createTopology, netnsUnavailable, type Topology } from '../tests/net/harness';
-import { startTestControlPlane, TestApi, type ControlPlaneLike } from '../tests/net/speakers';
+import { createTopology, netnsUnavailable, type Topology } from '../testbed/harness';
+import { startTestControlPlane, TestApi, type ControlPlaneLike } from '../testbed/speakers';
 import { type Bed, type Ctx, emulateKubeProxy, message, sleep } from './compare/common';
 import { L2lbBed } from './compare/l2lb';
 import {
@@ -30,7 +30,7 @@ import {
 import { MetallbBed, metallbBinaries } from './compare/metallb';
 
 const SERVICES = 12;
-const NET_DIR = resolve(__dirname, '..', 'tests', 'net');
+const NET_DIR = resolve(__dirname, '..', 'testbed');
 
 interface Options {
   reps: number;

@@ -12,14 +12,14 @@ import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createTopology, netnsUnavailable, spawnTracked, type Topology } from '../tests/net/harness';
-import { startSpeaker, startTestControlPlane, TestApi, type SpeakerProcess } from '../tests/net/speakers';
+import { createTopology, netnsUnavailable, spawnTracked, type Topology } from '../testbed/harness';
+import { startSpeaker, startTestControlPlane, TestApi, type SpeakerProcess } from '../testbed/speakers';
 
 const REPS = Number(process.argv[2] ?? 5);
 /** Which parts to run (comma-separated): hard, graceful, assign, rest. */
 const PARTS = new Set((process.argv[3] ?? 'hard,graceful,assign,rest').split(','));
 const NS = 'bench';
-const NET_DIR = resolve(__dirname, '..', 'tests', 'net');
+const NET_DIR = resolve(__dirname, '..', 'testbed');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function stats(xs: number[]): string {

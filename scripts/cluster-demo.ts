@@ -17,7 +17,7 @@ import {
   conditionOf,
   readyCondition,
   serverSideApply,
-} from '../tests/support/module';
+} from '../testbed/module';
 
 interface Args {
   once: boolean;

@@ -7,7 +7,7 @@
 // The first run builds the binaries (scripts/binaries.sh); later runs start in seconds.
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startControlPlane } from '../tests/support/control-plane';
+import { startControlPlane } from '../testbed/control-plane';
 
 function parseArgs(argv: string[]): { crdDir: string | undefined; verbose: boolean } {
   let crdDir: string | undefined = resolve(__dirname, '..', 'crds');

@@ -3,15 +3,15 @@
 // small bounded helpers.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Topology } from '../../tests/net/harness';
-import type { TestApi } from '../../tests/net/speakers';
+import type { Topology } from '../../testbed/harness';
+import type { TestApi } from '../../testbed/speakers';
 
 /** Address ranges (documentation ranges only, never configured in the root namespace). */
 export const METALLB_POOL = '203.0.113.10-203.0.113.60';
 export const METALLB_CIDR = '203.0.113.0/24';
 export const L2LB_FIRST = '198.51.100.';
 export const L2LB_CIDR = '198.51.100.0/24';
-/** Port of the node HTTP servers (tests/net/node-server.mjs), so also the Services' port. */
+/** Port of the node HTTP servers (testbed/node-server.mjs), so also the Services' port. */
 export const SERVICE_PORT = 8080;
 
 export interface BedService {
@@ -48,7 +48,7 @@ export interface Ctx {
   /** The control plane's kubeconfig (admin token, server https://127.0.0.1:<port>). */
   kubeconfig: string;
   server: string;
-  /** tests/net, where probe.mjs and node-server.mjs live. */
+  /** testbed/, where probe.mjs and node-server.mjs live. */
   netDir: string;
   /** Scratch directory of this run, removed on exit. */
   scratch: string;

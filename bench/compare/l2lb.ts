@@ -9,7 +9,7 @@
 // only after the node has been Ready for 60 s, one per run.
 import { resolve } from 'node:path';
 import { place } from '../../lib/placement/place';
-import { startSpeaker, type SpeakerProcess } from '../../tests/net/speakers';
+import { startSpeaker, type SpeakerProcess } from '../../testbed/speakers';
 import { type Bed, type BedService, type Ctx, exitWithin, L2LB_FIRST } from './common';
 
 const ROOT = resolve(__dirname, '..', '..');

@@ -1,9 +1,9 @@
 // The measurements of bench/compare.ts, the same for both beds. The client probes over HTTP with
-// tests/net/probe.mjs (each answer names the node): a fast probe every 10 ms on one address the
+// testbed/probe.mjs (each answer names the node): a fast probe every 10 ms on one address the
 // victim node holds (lost probes, time to the first answer from another node, as bench/failover.ts
 // does), and a wide probe every 100 ms on every address of every Service (which addresses and
 // Services were disrupted at all). A probe times out after 200 ms.
-import type { Probe, ProbeResult } from '../../tests/net/harness';
+import type { Probe, ProbeResult } from '../../testbed/harness';
 import { type Bed, type Ctx, sleep, until } from './common';
 
 const FAST_MS = 10;

@@ -19,8 +19,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join, resolve } from 'node:path';
 import { expectOk } from '../../images/speaker/kube';
-import { spawnTracked } from '../../tests/net/harness';
-import { kubeconfigVia } from '../../tests/net/speakers';
+import { spawnTracked } from '../../testbed/harness';
+import { kubeconfigVia } from '../../testbed/speakers';
 import {
   type Bed,
   type BedService,

@@ -11,7 +11,7 @@ import {
   waitFor,
   type ControlPlane,
   type HttpMethod,
-} from '../support/control-plane';
+} from '../../testbed/control-plane';
 import { ROOT } from '../support/hook-harness';
 
 jest.setTimeout(300_000);

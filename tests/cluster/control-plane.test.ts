@@ -14,7 +14,7 @@ import {
   startShellOperator,
   waitFor,
   type ControlPlane,
-} from '../support/control-plane';
+} from '../../testbed/control-plane';
 
 jest.setTimeout(180_000);
 

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { docsFiles, fencedBlocks, type FencedBlock } from '../../scripts/gen-docs';
-import { KubeApiError, startControlPlane, type ControlPlane } from '../support/control-plane';
+import { KubeApiError, startControlPlane, type ControlPlane } from '../../testbed/control-plane';
 
 jest.setTimeout(180_000);
 

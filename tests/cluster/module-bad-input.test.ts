@@ -9,7 +9,7 @@ import {
   conditionOf,
   type Condition,
   type EventObject,
-} from '../support/module';
+} from '../../testbed/module';
 
 jest.setTimeout(240_000);
 

@@ -6,7 +6,7 @@
 // This file runs WITHOUT the harness's stand-in for the garbage collector (foregroundDeletion: []),
 // as a control plane without kube-controller-manager is: nothing removes a `foregroundDeletion`
 // finalizer there.
-import { ModuleCluster, serviceObject, type L2LBServiceObject } from '../support/module';
+import { ModuleCluster, serviceObject, type L2LBServiceObject } from '../../testbed/module';
 
 jest.setTimeout(300_000);
 

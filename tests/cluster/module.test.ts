@@ -13,7 +13,7 @@ import {
   ModuleCluster,
   type EventObject,
   type StabilityRules,
-} from '../support/module';
+} from '../../testbed/module';
 
 jest.setTimeout(240_000);
 

@@ -17,9 +17,9 @@ import {
   waitFor,
   type ControlPlane,
   type ShellOperator,
-} from '../support/control-plane';
+} from '../../testbed/control-plane';
 import { ROOT } from '../support/hook-harness';
-import { ingressOf, readyCondition, type ServiceObject } from '../support/module';
+import { ingressOf, readyCondition, type ServiceObject } from '../../testbed/module';
 
 jest.setTimeout(300_000);
 

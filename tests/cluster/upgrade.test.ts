@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startShellOperator, type ShellOperator } from '../support/control-plane';
+import { startShellOperator, type ShellOperator } from '../../testbed/control-plane';
 import { ROOT } from '../support/hook-harness';
-import { IngressRecorder, ModuleCluster, type ServiceSpec } from '../support/module';
+import { IngressRecorder, ModuleCluster, type ServiceSpec } from '../../testbed/module';
 
 jest.setTimeout(300_000);
 

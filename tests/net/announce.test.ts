@@ -1,9 +1,12 @@
 // The speaker's network operations in real namespaces: an address added with `ip` and announced
 // with arping/na6 on one node is where the client's neighbour table and traffic go, and a move
 // with a gratuitous announcement switches the client at once.
+import { resolve } from 'node:path';
 import { ShellNetworkOps } from '../../images/speaker/netops';
-import { createTopology, netnsUnavailable, type Topology } from './harness';
+import { createTopology, netnsUnavailable, type Topology } from '../../testbed/harness';
 
+/** Where the node server and the probe scripts live. */
+const TESTBED = resolve(__dirname, '..', '..', 'testbed');
 const unavailable = netnsUnavailable();
 const describeNet = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
@@ -24,7 +27,7 @@ describeNet('announcing an address from a node namespace', () => {
     );
 
   beforeAll(async () => {
-    topo = await createTopology(3, __dirname);
+    topo = await createTopology(3, TESTBED);
   }, 60_000);
 
   afterAll(async () => {

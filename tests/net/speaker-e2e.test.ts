@@ -2,7 +2,7 @@
 // L2LBService objects created directly, and a client that probes the addresses over HTTP.
 // Figures are printed, never asserted: timings belong to bench/failover.ts.
 import { resolve } from 'node:path';
-import { createTopology, netnsUnavailable, type ProbeResult, type Topology } from './harness';
+import { createTopology, netnsUnavailable, type ProbeResult, type Topology } from '../../testbed/harness';
 import {
   kubeconfigVia,
   metricsText,
@@ -13,8 +13,10 @@ import {
   TestApi,
   type ControlPlaneLike,
   type SpeakerProcess,
-} from './speakers';
+} from '../../testbed/speakers';
 
+/** Where the node server and the probe scripts live. */
+const TESTBED = resolve(__dirname, '..', '..', 'testbed');
 const unavailable = netnsUnavailable();
 const describeNet = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
@@ -101,7 +103,7 @@ describeNet('speakers against a real API server', () => {
     );
 
   beforeAll(async () => {
-    topo = await createTopology(3, __dirname);
+    topo = await createTopology(3, TESTBED);
     cp = await startTestControlPlane();
     api = new TestApi(cp.kubeconfigPath);
     await api.applyCrds(resolve(__dirname, '..', '..', 'crds'));
@@ -226,7 +228,7 @@ describeNet('speakers against a real API server', () => {
   }, 40_000);
 
   it('moves the address of a hard-failed node (SIGKILL + cable cut) and the other two never stop', async () => {
-    const probe = topo.probe(__dirname, IPS, 10, 1500, 200);
+    const probe = topo.probe(TESTBED, IPS, 10, 1500, 200);
     await sleep(1000);
     const failedAt = Date.now();
     speakers.get('node-1')!.child.kill('SIGKILL');
@@ -268,7 +270,7 @@ describeNet('speakers against a real API server', () => {
   it('moves an IPv6 address of a hard-failed node (SIGKILL + cable cut) with an unsolicited NA', async () => {
     expect(await answers(V6, 'node-2', 10_000)).toBe(true);
     expect(await answers(IPS[1]!, 'node-2', 10_000)).toBe(true);
-    const probe = topo.probe(__dirname, [V6, IPS[0]!, IPS[2]!], 10, 1500, 200);
+    const probe = topo.probe(TESTBED, [V6, IPS[0]!, IPS[2]!], 10, 1500, 200);
     await sleep(1000);
     const failedAt = Date.now();
     speakers.get('node-2')!.child.kill('SIGKILL');
@@ -299,7 +301,7 @@ describeNet('speakers against a real API server', () => {
   }, 60_000);
 
   it('hands over make-before-break on SIGTERM without losing a probe', async () => {
-    const probe = topo.probe(__dirname, IPS, 10, 800, 500);
+    const probe = topo.probe(TESTBED, IPS, 10, 800, 500);
     await new Promise((r) => setTimeout(r, 1000));
     const node2 = speakers.get('node-2')!;
     const stoppedAt = Date.now();

@@ -87,7 +87,7 @@ export interface Binaries {
   shellOperator: string;
 }
 
-const REPO_ROOT = resolve(__dirname, '..', '..');
+const REPO_ROOT = resolve(__dirname, '..');
 const BINARIES_SH = join(REPO_ROOT, 'scripts', 'binaries.sh');
 const STOP_GRACE_MS = 10_000;
 const BUILD_TIMEOUT_MS = 90 * 60_000;

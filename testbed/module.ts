@@ -49,7 +49,7 @@ import {
   type ShellOperator,
 } from './control-plane';
 
-export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const REPO_ROOT = resolve(__dirname, '..');
 export const MODULE_NAMESPACE = 'd8-l2-load-balancer';
 export const SETTINGS_CONFIGMAP = 'l2-load-balancer-settings';
 export const L2LB_API = '/apis/network.deckhouse.io/v1alpha1';

@@ -8,17 +8,17 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dump, load } from 'js-yaml';
-import { expectOk, KubeClient, kubeconfigTarget } from '../../images/speaker/kube';
+import { expectOk, KubeClient, kubeconfigTarget } from '../images/speaker/kube';
 import {
   L2LB_API_VERSION,
   L2LBSERVICE_API_VERSION,
   LABEL_L2LB,
   LABEL_PARENT_SERVICE,
   MODULE_NAMESPACE,
-} from '../../lib/model';
+} from '../lib/model';
 import { spawnTracked } from './harness';
 
-const ROOT = resolve(__dirname, '..', '..');
+const ROOT = resolve(__dirname, '..');
 const scratch = mkdtempSync(join(tmpdir(), 'l2lb-speakers-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
@@ -53,9 +53,9 @@ export interface ControlPlaneLike {
   stop(): Promise<void>;
 }
 
-/** Starts tests/support/control-plane.ts without its CRD step (TestApi.applyCrds does that). */
+/** Starts testbed/control-plane.ts without its CRD step (TestApi.applyCrds does that). */
 export async function startTestControlPlane(): Promise<ControlPlaneLike> {
-  const { startControlPlane } = await import('../support/control-plane');
+  const { startControlPlane } = await import('./control-plane');
   return startControlPlane({});
 }
 
