@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import { MODULE_NAME, MODULE_NAMESPACE } from '../../lib/model';
+import type { SchemaObject } from 'ajv';
+import { MODULE_NAME, MODULE_NAMESPACE, type ModuleSettings } from '../../lib/model';
+import { createOpenApiAjv, CROSS_FIELD_RULES, formatSchemaErrors, jsonClone } from '../../lib/settings';
 
 const root = join(__dirname, '..', '..');
 const read = (rel: string): string => readFileSync(join(root, rel), 'utf8');
@@ -77,5 +79,78 @@ describe('module.yaml', () => {
     expect(moduleYaml.disable.confirmation).toBe(true);
     expect(moduleYaml.disable.message).toMatch(/all public IPs/);
     expect(moduleYaml.disable.message).toMatch(/stop being announced/);
+  });
+});
+
+interface CaseTests {
+  positive: { configValues: unknown[]; values: unknown[] };
+  negative: { configValues: unknown[]; values: unknown[] };
+}
+
+/** The values schema as addon-operator builds it: values.yaml with config-values.yaml pulled in by x-extend. */
+function extendedValuesSchema(): SchemaObject {
+  const { 'x-extend': extend, ...values } = readYaml('openapi/values.yaml') as SchemaObject;
+  expect(extend).toEqual({ schema: 'config-values.yaml' });
+  const config = readYaml('openapi/config-values.yaml') as SchemaObject;
+  return { ...config, ...values, properties: { ...config.properties, ...values.properties } };
+}
+
+describe('openapi/openapi-case-tests.yaml', () => {
+  const cases = readYaml('openapi/openapi-case-tests.yaml') as CaseTests;
+  const ajv = createOpenApiAjv({ useDefaults: true });
+  const schemas = {
+    configValues: ajv.compile(readYaml('openapi/config-values.yaml') as SchemaObject),
+    values: ajv.compile(extendedValuesSchema()),
+  };
+
+  /** The problems addon-operator would report: the schema's, then the cross-field rules' (CEL there). */
+  function problems(kind: keyof typeof schemas, input: unknown): string[] {
+    const data = jsonClone(input);
+    const validate = schemas[kind];
+    if (!validate(data)) return formatSchemaErrors(validate.errors);
+    return CROSS_FIELD_RULES.map((r) => r.check(data as ModuleSettings)).filter((e) => e !== undefined);
+  }
+
+  const label = (input: unknown): string => JSON.stringify(input);
+  const each = (sign: keyof CaseTests, kind: keyof typeof schemas): [string, unknown][] =>
+    cases[sign][kind].map((c) => [label(c), c]);
+
+  it('has positive and negative cases for both schemas, in Deckhouse format', () => {
+    expect(Object.keys(cases).sort()).toEqual(['negative', 'positive']);
+    for (const sign of ['positive', 'negative'] as const) {
+      expect(Object.keys(cases[sign]).sort()).toEqual(['configValues', 'values']);
+      expect(cases[sign].configValues.length).toBeGreaterThan(3);
+      expect(cases[sign].values.length).toBeGreaterThan(2);
+    }
+  });
+
+  it.each(each('positive', 'configValues'))('config-values.yaml accepts %s', (_label, input) => {
+    expect(problems('configValues', input)).toEqual([]);
+  });
+
+  it.each(each('positive', 'values'))('values.yaml accepts %s', (_label, input) => {
+    expect(problems('values', input)).toEqual([]);
+  });
+
+  it.each(each('negative', 'configValues'))(
+    'config-values.yaml refuses %s, naming the field',
+    (_label, input) => {
+      const found = problems('configValues', input);
+      expect(found.length).toBeGreaterThan(0);
+      const field = Object.keys(input as object)[0]!;
+      expect(found.some((p) => p.includes(field))).toBe(true);
+    },
+  );
+
+  it.each(each('negative', 'values'))('values.yaml refuses %s, naming the field', (_label, input) => {
+    const found = problems('values', input);
+    expect(found.length).toBeGreaterThan(0);
+    const field = Object.keys(input as object)[0]!;
+    expect(found.some((p) => p.includes(field))).toBe(true);
+  });
+
+  it('tells the two schemas apart: `internal` passes values.yaml and fails config-values.yaml', () => {
+    expect(problems('values', { internal: {} })).toEqual([]);
+    expect(problems('configValues', { internal: {} })).toEqual(['internal is not a known field']);
   });
 });
