@@ -5,6 +5,7 @@
 // here for everything else; a test keeps the two lists in step.
 import Ajv, { type ErrorObject, type KeywordDefinition, type SchemaObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { load as loadYaml } from 'js-yaml';
 import type { ModuleSettings, ModuleValues } from './model';
 import { configValuesSchema, valuesSchema } from './settings-schema';
 
@@ -98,13 +99,57 @@ export function parseSettings(raw: unknown): SettingsResult {
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings: data };
 }
 
-/** Parses module values (settings plus `internal`), as addon-operator hands them to hooks. */
-export function parseValues(raw: unknown): ValuesResult {
+/**
+ * Parses module values (settings plus `internal`), as addon-operator hands them to hooks. `base`
+ * prefixes the field paths of the errors (`l2LoadBalancer` names them as they sit in the values).
+ */
+export function parseValues(raw: unknown, base = ''): ValuesResult {
   const data = jsonClone(raw ?? {});
   const validate = validateValues();
-  if (!validate(data)) return { ok: false, errors: formatSchemaErrors(validate.errors) };
-  const errors = crossFieldErrors(data);
+  if (!validate(data)) return { ok: false, errors: formatSchemaErrors(validate.errors, 'values', base) };
+  const errors = crossFieldErrors(data).map((e) => joinPath(base, e));
   return errors.length > 0 ? { ok: false, errors } : { ok: true, values: data };
+}
+
+/** The key of this module's values: addon-operator keys them by the module name in camelCase. */
+export const VALUES_KEY = 'l2LoadBalancer';
+
+/**
+ * The settings of one hook run, from wherever the engine keeps them (DESIGN §2.1):
+ * - `values` (addon-operator's `VALUES_PATH`): `{global, l2LoadBalancer: {...settings, internal}}`
+ *   with the defaults of both schemas applied; checked against openapi/values.yaml, as
+ *   addon-operator itself checks them, and `internal` dropped: it is the hooks' own state.
+ * - otherwise (plain shell-operator has no values) `configMapText`, the YAML text of the standalone
+ *   settings ConfigMap, checked against openapi/config-values.yaml; absent or empty = defaults.
+ * Both give the same settings for the same user input. Errors name the field where the user (or the
+ * engine) put it, and never throw: a hook that cannot read its settings changes nothing.
+ */
+export function hookSettings(
+  values: Record<string, unknown> | undefined,
+  configMapText: string | undefined,
+  configMapName = 'the settings ConfigMap',
+): SettingsResult {
+  if (values !== undefined) {
+    if (!(VALUES_KEY in values)) {
+      // A module packaged under another name gets its values under another key; running on the
+      // defaults would silently ignore every setting the user made.
+      const keys = Object.keys(values).join(', ') || 'none';
+      return { ok: false, errors: [`values have no ${VALUES_KEY} key (found: ${keys})`] };
+    }
+    const parsed = parseValues(values[VALUES_KEY], VALUES_KEY);
+    if (!parsed.ok) return parsed;
+    const { internal: _internal, ...settings } = parsed.values;
+    return { ok: true, settings };
+  }
+  if (configMapText === undefined || configMapText.trim() === '') return parseSettings({});
+  let raw: unknown;
+  try {
+    raw = loadYaml(configMapText);
+  } catch (e) {
+    const reason = (e as Error).message.split('\n')[0] ?? '';
+    return { ok: false, errors: [`${configMapName} key settings.yaml is not valid YAML: ${reason}`] };
+  }
+  return parseSettings(raw);
 }
 
 /** Every setting at its default. */
@@ -134,16 +179,17 @@ function crossFieldErrors(settings: ModuleSettings): string[] {
 export function formatSchemaErrors(
   errors: readonly ErrorObject[] | null | undefined,
   root = 'settings',
+  base = '',
 ): string[] {
   const messages = (errors ?? [])
     // The branches of an anyOf report their own failures; the anyOf error says it all at once.
     .filter((e) => !e.schemaPath.includes('/anyOf/'))
-    .map((e) => formatSchemaError(e, root));
+    .map((e) => formatSchemaError(e, root, base));
   return [...new Set(messages)];
 }
 
-function formatSchemaError(e: ErrorObject, root: string): string {
-  const path = dottedPath(e.instancePath);
+function formatSchemaError(e: ErrorObject, root: string, base: string): string {
+  const path = joinPath(base, dottedPath(e.instancePath));
   const field = path || root;
   const got = `got ${show(e.data)}`;
   // Errors of keywords such as x-kubernetes-validations carry no value of their own.

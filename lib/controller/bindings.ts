@@ -10,9 +10,8 @@ import {
   SERVICE_FILTER,
 } from './snapshot';
 import { L2LB_API_VERSION, L2LBSERVICE_API_VERSION, MODULE_NAMESPACE } from '../model';
-import { load as loadYaml } from 'js-yaml';
 import { filterResults, type HookConfig, type KubernetesBinding, type SnapshotItem } from '../sdk/binding';
-import { parseSettings, type SettingsResult } from '../settings';
+import { hookSettings, type SettingsResult } from '../settings';
 
 export const SETTINGS_CONFIGMAP = 'l2-load-balancer-settings';
 const GROUP = 'main';
@@ -101,15 +100,15 @@ export function settingsBinding(group: string): KubernetesBinding {
   };
 }
 
-/** The module settings of a run: addon-operator's values, else the standalone ConfigMap, else the defaults. */
+/** The module settings of a run: addon-operator's values, else the standalone ConfigMap (lib/settings.ts). */
 export function runSettings(
   values: Record<string, unknown> | undefined,
   snapshots: Map<string, SnapshotItem[]>,
 ): SettingsResult {
-  let raw: unknown = values?.l2LoadBalancer;
-  if (raw === undefined) {
-    const text = filterResults(snapshots, 'settings')[0];
-    raw = typeof text === 'string' && text.trim() ? loadYaml(text) : {};
-  }
-  return parseSettings(raw ?? {});
+  const text = filterResults(snapshots, 'settings')[0];
+  return hookSettings(
+    values,
+    typeof text === 'string' ? text : undefined,
+    `ConfigMap ${MODULE_NAMESPACE}/${SETTINGS_CONFIGMAP}`,
+  );
 }

@@ -35,7 +35,11 @@ export class Story {
   /** One hook run on the whole state; its patches are applied to the cluster. */
   run(): HookRun {
     const run = runHookExecutable(RECONCILE_HOOK, groupContext(config, this.cluster.list()), {
-      values: { l2LoadBalancer: this.settings },
+      // As addon-operator hands them: `global`, and the settings with `internal` beside them.
+      values: {
+        global: { enabledModules: ['l2-load-balancer'] },
+        l2LoadBalancer: { ...this.settings, internal: { pools: [], metallbCRDsPresent: false } },
+      },
     });
     if (run.exitCode !== 0) throw new Error(`hook failed: ${run.stderr}`);
     const errors = this.cluster.apply(run.patches);
