@@ -1,8 +1,10 @@
 // Benchmark of the pure core (no process start, no I/O): allocate and place for 10,000 Services with
 // 3 indices each, 50 L2LoadBalancers with a pool each, 500 nodes (10 balancer groups of 50).
-// Run: npx tsx bench/core.ts   (BENCH_SERVICES=... to scale). Prints wall times; asserts nothing.
+// Then the pool checks: 60 pools of 256 entries parsed and checked for overlaps.
+// Run: npx tsx bench/core.ts   (BENCH_SERVICES=... to scale, BENCH_REPEAT=... runs). Prints wall
+// times; asserts nothing.
 import { performance } from 'node:perf_hooks';
-import { parsePool, type Pool } from '../lib/address/pool';
+import { findPoolOverlaps, parsePool, poolOverlaps, type Pool } from '../lib/address/pool';
 import { allocate, type AllocationInput, type ExistingAllocation } from '../lib/allocation/allocate';
 import { place, type PlacementIndex, type PlacementInput } from '../lib/placement/place';
 import type { L2LoadBalancer, NodeState } from '../lib/model';
@@ -12,7 +14,7 @@ const INDICES = 3;
 const BALANCERS = 50;
 const NODES = 500;
 const GROUPS = 10;
-const REPEAT = 9;
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 9);
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 
 const nodes: NodeState[] = Array.from({ length: NODES }, (_, i) => ({
@@ -123,3 +125,34 @@ const rebalanced = time('place: one node added, Gradual (10 moves per run)', () 
   place({ ...initial, nodes: [...nodes, added], indices: settled, rebalance: gradual }),
 );
 console.log(`moves: failover ${failover.moves.length}, rebalance ${rebalanced.moves.length}`);
+
+// Pool checks as the control loop runs them on every pass: parse each L2LoadBalancer's pool and find
+// every pair of pools sharing an address. 60 pools of 256 entries (192 IPv4 /28s and 64 IPv6 /64s),
+// every tenth pool reaching into the next one, so there are overlaps to report.
+const POOLS = 60;
+const ENTRIES = 256;
+const poolTexts = Array.from({ length: POOLS }, (_, i) =>
+  Array.from({ length: ENTRIES }, (_, j) => {
+    if (j === ENTRIES - 1 && i % 10 === 0) return `172.16.${i + 1}.0-172.16.${i + 1}.3`;
+    if (j < 192) return `172.${16 + (j >> 4)}.${i}.${(j % 16) * 16}/28`;
+    return `2001:db8:${i.toString(16)}:${(j - 192).toString(16)}::/64`;
+  }),
+);
+const parsedPools = poolTexts.map((texts, i) => ({ name: `lb-${i}`, pool: parsePool(texts).pool }));
+time(`pool checks: ${POOLS} pools x ${ENTRIES} entries, parsePool each`, () =>
+  poolTexts.map((texts) => parsePool(texts)),
+);
+const swept = time(`pool checks: overlaps of all ${POOLS} pools, one sweep`, () =>
+  findPoolOverlaps(parsedPools),
+);
+const pairwise = time(`pool checks: overlaps pool by pool (${(POOLS * (POOLS - 1)) / 2} pairs)`, () => {
+  let found = 0;
+  for (let i = 0; i < POOLS; i++) {
+    for (let j = i + 1; j < POOLS; j++)
+      found += poolOverlaps(parsedPools[i]!.pool, parsedPools[j]!.pool).length;
+  }
+  return found;
+});
+console.log(
+  `pool checks: ${swept.length} overlapping pairs of pools, ${swept.reduce((n, o) => n + o.entries.length, 0)} (sweep) and ${pairwise} (pool by pool) overlapping pairs of entries`,
+);

@@ -9,9 +9,13 @@ import {
   parseCanonical,
   parsePool,
   poolAddresses,
+  findPoolOverlaps,
   poolContains,
   poolOverlaps,
   type Pool,
+  type PoolEntry,
+  type PoolEntryError,
+  type PoolOverlap,
 } from '../../lib/address/pool';
 
 /** The pool of an `L2LoadBalancer.spec.addressPool`, failing the test on any entry error. */
@@ -293,6 +297,111 @@ describe('poolOverlaps', () => {
 
   it('finds nothing between disjoint pools or across families', () => {
     expect(poolOverlaps(pool('192.0.2.0/28'), pool('192.0.2.16/28', '::/0'))).toEqual([]);
+  });
+});
+
+describe('overlap checks: the sweep finds what comparing every pair of entries finds', () => {
+  const sharesAddress = (a: PoolEntry, b: PoolEntry): boolean =>
+    a.family === b.family && a.first <= b.last && b.first <= a.last;
+
+  // The reference: each entry on its own (one entry cannot overlap itself), then every pair compared.
+  function referenceErrors(texts: readonly string[]): PoolEntryError[] {
+    const errors: PoolEntryError[] = [];
+    const valid: Array<{ index: number; entry: PoolEntry }> = [];
+    texts.forEach((raw, index) => {
+      const alone = parsePool([raw]);
+      if (alone.errors.length > 0) {
+        errors.push({ ...alone.errors[0]!, index });
+        return;
+      }
+      const entry = alone.pool.entries[0]!;
+      const earlier = valid.find((v) => sharesAddress(v.entry, entry));
+      if (earlier !== undefined) {
+        const message = `"${entry.text}" overlaps "${earlier.entry.text}" (entry ${earlier.index}) in the same pool`;
+        errors.push({ index, entry: raw, message });
+      }
+      valid.push({ index, entry });
+    });
+    return errors;
+  }
+
+  function referenceOverlaps(pools: ReadonlyArray<{ name: string; pool: Pool }>): PoolOverlap[] {
+    const out: PoolOverlap[] = [];
+    for (let i = 0; i < pools.length; i++) {
+      for (let j = i + 1; j < pools.length; j++) {
+        const entries: PoolOverlap['entries'] = [];
+        for (const ea of pools[i]!.pool.entries) {
+          for (const eb of pools[j]!.pool.entries)
+            if (sharesAddress(ea, eb)) entries.push({ a: ea.text, b: eb.text });
+        }
+        if (entries.length > 0) out.push({ a: pools[i]!.name, b: pools[j]!.name, entries });
+      }
+    }
+    return out;
+  }
+
+  // Entries crowded into 192.0.2.0/26 and 2001:db8::/122 so that overlaps, touching ends and
+  // duplicates are common; now and then a reversed range (an error, which is never an overlap).
+  const v4 = fc.integer({ min: 0, max: 63 }).map((n) => `192.0.2.${n}`);
+  const v6 = fc.integer({ min: 0, max: 63 }).map((n) => `2001:db8::${n.toString(16)}`);
+  const entry = fc.oneof(
+    v4,
+    v6,
+    fc
+      .tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 20 }))
+      .map(([a, n]) => `192.0.2.${a}-192.0.2.${Math.min(63, a + n)}`),
+    fc
+      .tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 20 }))
+      .map(([a, n]) => `2001:db8::${a.toString(16)} - 2001:db8::${Math.min(63, a + n).toString(16)}`),
+    fc
+      .integer({ min: 27, max: 32 })
+      .chain((prefix) =>
+        fc
+          .integer({ min: 0, max: 63 })
+          .map((n) => `192.0.2.${n & ~((1 << (32 - prefix)) - 1) & 63}/${prefix}`),
+      ),
+    fc.integer({ min: 1, max: 40 }).map((n) => `192.0.2.${n + 1}-192.0.2.${n}`),
+  );
+  const texts = fc.array(entry, { maxLength: 14 });
+
+  it('reports within one pool the same entries, each naming the same earlier entry', () => {
+    fc.assert(
+      fc.property(texts, (t) => {
+        expect(parsePool(t).errors).toEqual(referenceErrors(t));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('reports across pools the same pairs of pools and of entries, in the same order', () => {
+    const named = fc
+      .array(texts, { maxLength: 7 })
+      .map((list) => list.map((t, i) => ({ name: `lb-${i}`, pool: parsePool(t).pool })));
+    fc.assert(
+      fc.property(named, (pools) => {
+        expect(findPoolOverlaps(pools)).toEqual(referenceOverlaps(pools));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('names overlapping pools by their input order, and each overlapping pair of entries', () => {
+    const pools = [
+      { name: 'older', pool: pool('192.0.2.0/28', '2001:db8::/120') },
+      { name: 'apart', pool: pool('198.51.100.0/24') },
+      { name: 'newer', pool: pool('2001:db8::10', '192.0.2.14-192.0.2.20', '192.0.2.1') },
+    ];
+    expect(findPoolOverlaps(pools)).toEqual([
+      {
+        a: 'older',
+        b: 'newer',
+        entries: [
+          { a: '192.0.2.0/28', b: '192.0.2.1' },
+          { a: '192.0.2.0/28', b: '192.0.2.14-192.0.2.20' },
+          { a: '2001:db8::/120', b: '2001:db8::10' },
+        ],
+      },
+    ]);
   });
 });
 
