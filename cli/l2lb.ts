@@ -1,9 +1,9 @@
-// The module's command line:
-//   l2lb plan <state.yaml|dir>... [--values settings.yaml]   run the real control-loop hook on a
-//        cluster state file and print the plan: each Service, its addresses and nodes, warnings.
-//   l2lb render [--values settings.yaml] [--standalone] [--no-monitoring]   print the module's manifests.
+// The module's command line (USAGE below says what each command takes). Every command parses its
+// arguments strictly with node:util's parseArgs: a mistyped flag is refused with the usage and exit
+// status 2, never read as something else (`render --standlone` once rendered the Deckhouse set).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { dump, loadAll } from 'js-yaml';
 import { CONDITION_ALL_ASSIGNED, L2LB_API_VERSION, L2LBSERVICE_API_VERSION } from '../lib/model';
 import { MemoryCluster } from '../lib/sdk/memory-cluster';
@@ -11,9 +11,68 @@ import { groupContext, runHookExecutable, type ClusterObject } from '../lib/sdk/
 import { parseSettings } from '../lib/settings';
 import { reconcileConfig } from '../lib/controller/bindings';
 import { renderModule, moduleValuesFromSettings } from '../templates';
+import { imageReferenceError, standaloneImages, VERSION, type ImageRefs } from '../templates/images';
 
 const HOOK = join(__dirname, '..', 'module', 'hooks', 'reconcile');
 
+const USAGE: Record<Command, string> = {
+  plan: `usage: l2lb plan <cluster-state.yaml|dir>... [options]
+
+Runs the module's control-loop hook on a cluster state (YAML files as \`kubectl get -o yaml\` prints
+them) until it converges, and prints each L2LoadBalancer, each Service's addresses and ranked nodes,
+and the warnings.
+
+options:
+  -f, --values <file>     the settings: a ModuleConfig, a values file or the bare settings
+  -n, --namespace <ns>    show only the Services of this namespace
+      --output-state      also print the converged state as YAML
+  -h, --help              this text
+      --version           the module version
+`,
+  render: `usage: l2lb render [options]
+
+Prints the module's Kubernetes objects as YAML, ready for \`kubectl apply -f -\`.
+
+options:
+  -f, --values <file>        the settings: a ModuleConfig, a values file or the bare settings
+      --standalone           for a cluster without Deckhouse: add the CRDs, the settings ConfigMap and
+                             shell-operator running the hooks (Deployment hooks)
+      --monitoring           add the PodMonitors, PrometheusRule and Grafana dashboard (their kinds
+                             need the Prometheus operator); the default without --standalone
+      --no-monitoring        leave them out; the default with --standalone
+      --registry <prefix>    pull the images from <prefix>/l2lb-speaker and <prefix>/l2lb-hooks
+      --image-tag <tag>      the images' tag (default: this version, ${VERSION})
+      --speaker-image <ref>  the speaker image, a whole reference (name:tag or name@sha256:...)
+      --hooks-image <ref>    the hooks image, likewise (standalone only)
+  -h, --help                 this text
+      --version              the module version
+`,
+  version: `usage: l2lb version
+
+Prints the module version (${VERSION}).
+`,
+};
+
+const COMMANDS = ['plan', 'render', 'version'] as const;
+type Command = (typeof COMMANDS)[number];
+
+const GENERAL_USAGE = `usage: l2lb <command> [options]
+
+commands:
+  plan      run the control loop on a cluster state file and print the plan
+  render    print the module's manifests
+  version   print the module version
+
+\`l2lb <command> --help\` says what a command takes; \`l2lb --version\` prints the version (${VERSION}).
+`;
+
+/** A usage error: the message and the usage of the command, exit status 2. */
+function usageError(msg: string, command?: Command): never {
+  process.stderr.write(`l2lb: ${msg}\n\n${command ? USAGE[command] : GENERAL_USAGE}`);
+  process.exit(2);
+}
+
+/** A failure of the work itself (a file, the settings, the hook). */
 function fail(msg: string): never {
   process.stderr.write(`l2lb: ${msg}\n`);
   process.exit(2);
@@ -72,23 +131,6 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-interface Args {
-  positional: string[];
-  values?: string;
-  flags: Set<string>;
-}
-
-function parseArgs(argv: string[]): Args {
-  const a: Args = { positional: [], flags: new Set() };
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i]!;
-    if (x === '--values' || x === '-f') a.values = argv[++i] ?? fail(`${x} needs a file`);
-    else if (x.startsWith('--')) a.flags.add(x.slice(2));
-    else a.positional.push(x);
-  }
-  return a;
-}
-
 function get(o: unknown, ...path: string[]): unknown {
   let cur = o;
   for (const p of path)
@@ -96,13 +138,64 @@ function get(o: unknown, ...path: string[]): unknown {
   return cur;
 }
 
-function plan(args: Args): void {
-  if (args.positional.length === 0)
-    fail('plan needs a cluster state file or directory, e.g. `l2lb plan examples/`');
-  const settings = loadSettings(args.values);
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const COMMON: Options = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+};
+const VALUES: Options = { values: { type: 'string', short: 'f' } };
+
+const OPTIONS: Record<Command, Options> = {
+  plan: {
+    ...COMMON,
+    ...VALUES,
+    namespace: { type: 'string', short: 'n' },
+    'output-state': { type: 'boolean' },
+  },
+  render: {
+    ...COMMON,
+    ...VALUES,
+    standalone: { type: 'boolean' },
+    monitoring: { type: 'boolean' },
+    'no-monitoring': { type: 'boolean' },
+    registry: { type: 'string' },
+    'image-tag': { type: 'string' },
+    'speaker-image': { type: 'string' },
+    'hooks-image': { type: 'string' },
+  },
+  version: COMMON,
+};
+
+interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+function parse(command: Command, argv: string[]): Parsed {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: OPTIONS[command],
+      strict: true,
+      allowPositionals: command === 'plan',
+    });
+    return { values: values as Parsed['values'], positionals };
+  } catch (err) {
+    usageError(err instanceof Error ? err.message : String(err), command);
+  }
+}
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function plan(args: Parsed): void {
+  if (args.positionals.length === 0)
+    usageError('plan needs a cluster state file or directory, e.g. `l2lb plan examples/`', 'plan');
+  const namespace = str(args.values.namespace);
+  const settings = loadSettings(str(args.values.values));
   const checked = parseSettings(settings);
   if (!checked.ok) fail(`settings are invalid:\n  ${checked.errors.join('\n  ')}`);
-  const objects = loadObjects(args.positional);
+  const objects = loadObjects(args.positionals);
   const cluster = new MemoryCluster(objects);
   const maxRuns = 5;
   let runs = 0;
@@ -141,8 +234,10 @@ function plan(args: Args): void {
   }
   console.log(table(rows) + '\n');
 
+  const inNamespace = (o: ClusterObject): boolean =>
+    namespace === undefined || o.metadata.namespace === namespace;
   const children = state
-    .filter((o) => o.apiVersion === L2LBSERVICE_API_VERSION && o.kind === 'L2LBService')
+    .filter((o) => o.apiVersion === L2LBSERVICE_API_VERSION && o.kind === 'L2LBService' && inNamespace(o))
     .sort(
       (a, b) =>
         `${a.metadata.namespace}/${String(get(a, 'spec', 'serviceRef', 'name'))}`.localeCompare(
@@ -163,7 +258,7 @@ function plan(args: Args): void {
   }
   console.log(table(srows) + '\n');
 
-  const services = state.filter((o) => o.apiVersion === 'v1' && o.kind === 'Service');
+  const services = state.filter((o) => o.apiVersion === 'v1' && o.kind === 'Service' && inNamespace(o));
   const svrows = [['SERVICE', 'EXTERNAL-IP', 'ALL ASSIGNED', 'MESSAGE']];
   for (const s of services) {
     const cond = ((get(s, 'status', 'conditions') as Array<Record<string, string>> | undefined) ?? []).find(
@@ -194,35 +289,81 @@ function plan(args: Args): void {
   console.log(
     `\n${converged ? `Converged after ${runs - 1} run(s) of the hook; one more run changed nothing.` : `Not converged after ${maxRuns} runs.`}`,
   );
-  if (args.flags.has('output-state')) console.log('---\n' + state.map((o) => dump(o)).join('---\n'));
+  if (args.values['output-state'] === true) console.log('---\n' + state.map((o) => dump(o)).join('---\n'));
 }
 
-function render(args: Args): void {
-  const raw = loadSettings(args.values);
+/** The images to render: whole references win over --registry/--image-tag; every one pinned. */
+function renderImages(args: Parsed): ImageRefs {
+  const tag = str(args.values['image-tag']);
+  const registry = str(args.values.registry);
+  const images = standaloneImages({
+    ...(registry !== undefined ? { registry } : {}),
+    ...(tag !== undefined ? { tag } : {}),
+  });
+  const speaker = str(args.values['speaker-image']) ?? images.speaker;
+  const hooks = str(args.values['hooks-image']) ?? images.hooks;
+  for (const [flag, ref] of [
+    ['--speaker-image', speaker],
+    ['--hooks-image', hooks],
+  ] as const) {
+    const error = imageReferenceError(ref);
+    if (error)
+      usageError(
+        `${flag === '--speaker-image' ? 'the speaker image' : 'the hooks image'} ${error}`,
+        'render',
+      );
+  }
+  return { speaker, hooks };
+}
+
+function render(args: Parsed): void {
+  const standalone = args.values.standalone === true;
+  if (args.values.monitoring === true && args.values['no-monitoring'] === true)
+    usageError('--monitoring and --no-monitoring contradict each other', 'render');
+  if (args.values['hooks-image'] !== undefined && !standalone)
+    usageError(
+      '--hooks-image needs --standalone: under Deckhouse the hooks run in Deckhouse itself',
+      'render',
+    );
+  const image = renderImages(args);
+  const raw = loadSettings(str(args.values.values));
   const checked = parseSettings(raw);
   if (!checked.ok) fail(`settings are invalid:\n  ${checked.errors.join('\n  ')}`);
   const values = moduleValuesFromSettings(checked.settings);
-  // --no-monitoring leaves out the PodMonitor, PrometheusRule and dashboard, for clusters without
-  // the prometheus-operator CRDs (kubectl apply would refuse those kinds).
-  const objects = renderModule(values, {
-    standalone: args.flags.has('standalone'),
-    podMonitor: !args.flags.has('no-monitoring'),
-  });
+  // Monitoring objects are kinds of the Prometheus operator: Deckhouse always has it, a plain cluster
+  // may not, and `kubectl apply` refuses a whole input with a kind the cluster does not know.
+  const monitoring =
+    args.values.monitoring === true || (!standalone && args.values['no-monitoring'] !== true);
+  const objects = renderModule(values, { standalone, podMonitor: monitoring, image });
   process.stdout.write(objects.map((o) => dump(o, { noRefs: true })).join('---\n'));
 }
 
-const [command, ...rest] = process.argv.slice(2);
-const args = parseArgs(rest);
-switch (command) {
-  case 'plan':
-    plan(args);
-    break;
-  case 'render':
-    render(args);
-    break;
-  default:
-    process.stderr.write(
-      'usage:\n  l2lb plan <cluster-state.yaml|dir>... [--values settings.yaml] [--output-state]\n  l2lb render [--values settings.yaml] [--standalone] [--no-monitoring]\n',
-    );
-    process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2);
+function main(argv: string[]): void {
+  const [first, ...rest] = argv;
+  if (first === undefined) usageError('which command?');
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(GENERAL_USAGE);
+    return;
+  }
+  if (first === '--version') {
+    if (rest.length > 0) usageError(`--version takes no arguments, got ${rest.join(' ')}`);
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (!(COMMANDS as readonly string[]).includes(first))
+    usageError(`unknown command ${JSON.stringify(first)}`);
+  const command = first as Command;
+  const args = parse(command, rest);
+  if (args.values.help === true) {
+    process.stdout.write(USAGE[command]);
+    return;
+  }
+  if (args.values.version === true || command === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (command === 'plan') plan(args);
+  else render(args);
 }
+
+main(process.argv.slice(2));

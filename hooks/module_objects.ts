@@ -12,6 +12,7 @@ import { runSettings, settingsBinding } from '../lib/controller/bindings';
 import { L2LB_API_VERSION } from '../lib/model';
 import { filterResults, latestSnapshots, type HookConfig } from '../lib/sdk/binding';
 import { runHook } from '../lib/sdk/run';
+import { deckhouseImage } from '../templates/images';
 
 const GROUP = 'objects';
 const standalone = process.env.L2LB_STANDALONE === 'true';
@@ -62,11 +63,13 @@ runHook(config, 'l2lb_module_objects', ({ contexts, values }, { patches, metrics
       : [];
   });
   const crds = new Set(filterResults(snapshots, 'crds').filter((n): n is string => typeof n === 'string'));
+  // Deckhouse names the image in the values (registry + digest); standalone, the Deployment does.
+  const speakerImage = deckhouseImage(values, 'speaker') ?? process.env.L2LB_SPEAKER_IMAGE;
   const objects = moduleObjects({
     settings: parsed.settings,
     balancers,
     crds,
-    ...(process.env.L2LB_SPEAKER_IMAGE ? { speakerImage: process.env.L2LB_SPEAKER_IMAGE } : {}),
+    ...(speakerImage ? { speakerImage } : {}),
     ...(process.env.L2LB_METALLB_NAMESPACE ? { metallbNamespace: process.env.L2LB_METALLB_NAMESPACE } : {}),
   });
 

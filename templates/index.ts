@@ -2,6 +2,7 @@
 // `renderModule` composes the small templates beside it; each can be rendered and tested alone.
 import type { ModuleSettings, ModuleValues } from '../lib/model';
 import { admissionPolicies } from './admission';
+import { DEFAULT_IMAGES } from './images';
 import { DECKHOUSE_METALLB_NAMESPACE, ipAddressPools, UPSTREAM_METALLB_NAMESPACE } from './metallb';
 import { alertsAndDashboard, hooksPodMonitor, speakerPodMonitor } from './monitoring';
 import { namespace } from './namespace';
@@ -12,12 +13,7 @@ import type { KubernetesObject } from './types';
 
 export type { KubernetesObject, ObjectMeta } from './types';
 export { moduleValuesFromSettings } from './values';
-
-/** The tags the Dockerfiles under images/ suggest for a local build; real installs pass registry digests. */
-export const DEFAULT_IMAGES = {
-  speaker: 'l2lb-speaker:latest',
-  hooks: 'l2lb-hooks:latest',
-} as const;
+export { DEFAULT_IMAGES, VERSION } from './images';
 
 export interface RenderOptions {
   /** Outside Deckhouse: add the CRDs, and shell-operator running the hooks. */

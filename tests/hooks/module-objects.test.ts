@@ -52,6 +52,27 @@ describe('module objects hook', () => {
     expect(kinds).not.toContain('PodMonitor');
   });
 
+  it('runs the speaker image Deckhouse names in the values: the registry base at this module digest', () => {
+    const digest = `sha256:${'5'.repeat(64)}`;
+    const values = {
+      global: {
+        modulesImages: {
+          registry: { base: 'registry.deckhouse.example/deckhouse/ce' },
+          digests: { l2LoadBalancer: { speaker: digest } },
+        },
+      },
+      l2LoadBalancer: {},
+    };
+    const run = runHookExecutable(HOOK, context([], pools), { values });
+    expect(run.exitCode).toBe(0);
+    const daemonSet = created(run.patches).find((o) => o.kind === 'DaemonSet') as unknown as {
+      spec: { template: { spec: { containers: Array<{ image: string }> } } };
+    };
+    expect(daemonSet.spec.template.spec.containers[0]!.image).toBe(
+      `registry.deckhouse.example/deckhouse/ce@${digest}`,
+    );
+  });
+
   it('mirrors each valid pool as a MetalLB IPAddressPool owned by its L2LoadBalancer when MetalLB CRDs exist', () => {
     const run = runHookExecutable(HOOK, context(['ipaddresspools.metallb.io'], pools), {
       values: { l2LoadBalancer: {} },
