@@ -69,6 +69,7 @@ runHook(config, 'l2lb_module_objects', ({ contexts, values }, { patches, metrics
     settings: parsed.settings,
     balancers,
     crds,
+    userAuthz: !standalone,
     ...(speakerImage ? { speakerImage } : {}),
     ...(process.env.L2LB_METALLB_NAMESPACE ? { metallbNamespace: process.env.L2LB_METALLB_NAMESPACE } : {}),
   });

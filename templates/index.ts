@@ -10,6 +10,7 @@ import { hooksRbac, speakerRbac } from './rbac';
 import { speakerDaemonSet } from './speaker';
 import { customResourceDefinitions, hooksDeployment, settingsConfigMap } from './standalone';
 import type { KubernetesObject } from './types';
+import { userAuthzRoles } from './user-authz';
 
 export type { KubernetesObject, ObjectMeta } from './types';
 export { moduleValuesFromSettings } from './values';
@@ -23,6 +24,12 @@ export interface RenderOptions {
   podMonitor?: boolean;
   /** Where MetalLB reads its IPAddressPools. Default `d8-metallb`, or `metallb-system` standalone. */
   metallbNamespace?: string;
+  /**
+   * Render the user-authz and view/edit/admin roles (templates/user-authz.ts). Default true. The
+   * hooks under plain shell-operator leave them to the install manifest: RBAC lets nobody create a
+   * role granting more than they hold, and the hooks hold no write access to L2LoadBalancers.
+   */
+  userAuthz?: boolean;
 }
 
 /**
@@ -40,6 +47,7 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
     namespace(),
     ...admissionPolicies(),
     ...speakerRbac(),
+    ...(opts.userAuthz === false ? [] : userAuthzRoles()),
     speakerDaemonSet(values.speaker, speakerImage),
     ...(opts.podMonitor === false ? [] : [speakerPodMonitor()]),
     ...(opts.podMonitor === false ? [] : alertsAndDashboard()),

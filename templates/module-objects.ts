@@ -20,6 +20,8 @@ export interface ModuleObjectsInput {
   speakerImage?: string;
   /** Where MetalLB reads IPAddressPools; the renderer's default when absent. */
   metallbNamespace?: string;
+  /** Apply the user-authz roles: under addon-operator, not under plain shell-operator (see RenderOptions). */
+  userAuthz?: boolean;
 }
 
 export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
@@ -33,6 +35,7 @@ export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
   });
   const objects = renderModule(values, {
     podMonitor: input.crds.has(PODMONITOR_CRD),
+    userAuthz: input.userAuthz ?? false,
     ...(input.speakerImage ? { image: { speaker: input.speakerImage } } : {}),
     ...(input.metallbNamespace ? { metallbNamespace: input.metallbNamespace } : {}),
   });

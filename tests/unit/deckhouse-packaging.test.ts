@@ -5,8 +5,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import type { SchemaObject } from 'ajv';
-import { MODULE_NAME, MODULE_NAMESPACE, type ModuleSettings } from '../../lib/model';
-import { createOpenApiAjv, CROSS_FIELD_RULES, formatSchemaErrors, jsonClone } from '../../lib/settings';
+import { INTERNAL_GROUP, MODULE_NAME, MODULE_NAMESPACE, type ModuleSettings } from '../../lib/model';
+import {
+  createOpenApiAjv,
+  CROSS_FIELD_RULES,
+  defaultSettings,
+  formatSchemaErrors,
+  jsonClone,
+} from '../../lib/settings';
+import { moduleValuesFromSettings, renderModule, type KubernetesObject } from '../../templates';
+import { moduleObjects } from '../../templates/module-objects';
+import type { PolicyRule } from '../../templates/rbac';
+import { ACCESS_LEVEL_ANNOTATION } from '../../templates/user-authz';
 
 const root = join(__dirname, '..', '..');
 const read = (rel: string): string => readFileSync(join(root, rel), 'utf8');
@@ -152,5 +162,68 @@ describe('openapi/openapi-case-tests.yaml', () => {
   it('tells the two schemas apart: `internal` passes values.yaml and fails config-values.yaml', () => {
     expect(problems('values', { internal: {} })).toEqual([]);
     expect(problems('configValues', { internal: {} })).toEqual(['internal is not a known field']);
+  });
+});
+
+describe('user-authz and aggregated roles (templates/user-authz.ts)', () => {
+  const values = moduleValuesFromSettings(defaultSettings(), { pools: [], metallbCRDsPresent: false });
+  const roles = renderModule(values).filter(
+    (o) => o.kind === 'ClusterRole' && o.metadata.labels?.app === 'user-authz',
+  ) as (KubernetesObject & { rules: PolicyRule[] })[];
+  const DECKHOUSE_LEVELS = [
+    'User',
+    'PrivilegedUser',
+    'Editor',
+    'Admin',
+    'ClusterEditor',
+    'ClusterAdmin',
+    'SuperAdmin',
+  ];
+
+  it('names each access-level role d8:user-authz:l2-load-balancer:<level>, annotated with a level user-authz knows', () => {
+    const annotated = roles.filter((r) => r.metadata.annotations?.[ACCESS_LEVEL_ANNOTATION]);
+    expect(
+      annotated.map((r) => [r.metadata.name, r.metadata.annotations?.[ACCESS_LEVEL_ANNOTATION]]),
+    ).toEqual([
+      ['d8:user-authz:l2-load-balancer:user', 'User'],
+      ['d8:user-authz:l2-load-balancer:cluster-editor', 'ClusterEditor'],
+    ]);
+    for (const r of annotated)
+      expect(DECKHOUSE_LEVELS).toContain(r.metadata.annotations?.[ACCESS_LEVEL_ANNOTATION]);
+  });
+
+  it('folds the read of L2LBServices, and nothing else, into view, edit and admin', () => {
+    const aggregated = roles.filter((r) =>
+      Object.keys(r.metadata.labels ?? {}).some((l) =>
+        l.startsWith('rbac.authorization.k8s.io/aggregate-to-'),
+      ),
+    );
+    expect(aggregated).toHaveLength(1);
+    expect(aggregated[0]!.metadata.labels).toMatchObject({
+      'rbac.authorization.k8s.io/aggregate-to-view': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+    });
+    expect(aggregated[0]!.rules).toEqual([
+      { apiGroups: [INTERNAL_GROUP], resources: ['l2lbservices'], verbs: ['get', 'list', 'watch'] },
+    ]);
+  });
+
+  it('lets no role change L2LBServices, which only the hooks and the speakers write', () => {
+    const writes = roles.flatMap((r) =>
+      r.rules
+        .filter((rule) => rule.apiGroups.includes(INTERNAL_GROUP))
+        .flatMap((rule) => rule.verbs.filter((v) => !['get', 'list', 'watch'].includes(v))),
+    );
+    expect(writes).toEqual([]);
+  });
+
+  it('is applied by the hooks under addon-operator, and left to the install manifest under shell-operator', () => {
+    const input = { settings: defaultSettings(), balancers: [], crds: new Set<string>() };
+    const names = (objects: KubernetesObject[]): string[] =>
+      objects.filter((o) => o.metadata.labels?.app === 'user-authz').map((o) => o.metadata.name);
+    expect(names(moduleObjects({ ...input, userAuthz: true }))).toEqual(roles.map((r) => r.metadata.name));
+    expect(names(moduleObjects({ ...input, userAuthz: false }))).toEqual([]);
+    expect(names(renderModule(values, { standalone: true }))).toEqual(roles.map((r) => r.metadata.name));
   });
 });
