@@ -1,13 +1,15 @@
 // Applies the module's own objects (namespace, speaker DaemonSet, RBAC, PodMonitor, MetalLB
-// IPAddressPools) rendered from templates/, and removes them when the module is disabled
-// (addon-operator's afterDeleteHelm). Under plain shell-operator (L2LB_STANDALONE=true) the
+// IPAddressPools) rendered from templates/, creates the heartbeat key Secret once, and removes them
+// when the module is disabled (addon-operator's afterDeleteHelm). Under plain shell-operator (L2LB_STANDALONE=true) the
 // addon-operator-only binding is left out, since shell-operator rejects unknown keys.
+import { randomBytes } from 'node:crypto';
 import {
   METALLB_POOL_CRD,
   PODMONITOR_CRD,
   moduleObjects,
   type BalancerRef,
 } from '../templates/module-objects';
+import { heartbeatKeySecret } from '../templates/heartbeat-key';
 import { runSettings, settingsBinding } from '../lib/controller/bindings';
 import { L2LB_API_VERSION } from '../lib/model';
 import { filterResults, latestSnapshots, type HookConfig } from '../lib/sdk/binding';
@@ -89,6 +91,8 @@ runHook(config, 'l2lb_module_objects', ({ contexts, values }, { patches, metrics
     return;
   }
   for (const o of objects) patches.createOrUpdate(o);
+  // After the namespace: a key drawn anew each run, kept only by the run that creates the Secret.
+  patches.createIfNotExists(heartbeatKeySecret(randomBytes(32)));
   metrics.set('l2lb_settings_valid', 1);
   log('module objects applied', { objects: objects.length, metallb: crds.has(METALLB_POOL_CRD) });
 });

@@ -138,6 +138,13 @@ export interface GarpSettings {
   refreshSeconds: number;
 }
 
+/** Heartbeats between the speakers (lib/speaker/heartbeat). */
+export interface HeartbeatSettings {
+  intervalMilliseconds: number;
+  missCount: number;
+  port: number;
+}
+
 /** The module settings (`l2LoadBalancer` values without `internal`). */
 export interface ModuleSettings {
   loadBalancerClass?: string;
@@ -148,6 +155,7 @@ export interface ModuleSettings {
     leaseDurationSeconds: number;
     renewIntervalSeconds: number;
     garp: GarpSettings;
+    heartbeat: HeartbeatSettings;
     tolerations: readonly Record<string, unknown>[];
     resources: Record<string, unknown>;
   };

@@ -17,6 +17,7 @@ export const configValuesSchema: SchemaObject = {
         leaseDurationSeconds: 5,
         renewIntervalSeconds: 2,
         garp: { count: 6, intervalMilliseconds: 500, refreshSeconds: 30 },
+        heartbeat: { intervalMilliseconds: 100, missCount: 8, port: 7947 },
         tolerations: [
           { key: 'dedicated.example.com', operator: 'Equal', value: 'balancer', effect: 'NoExecute' },
         ],
@@ -84,6 +85,12 @@ export const configValuesSchema: SchemaObject = {
           expression:
             '(has(self.renewIntervalSeconds) ? self.renewIntervalSeconds : 1.0) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3.0)',
           message: 'speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds',
+        },
+        {
+          expression:
+            '(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * (has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000',
+          message:
+            'speaker.heartbeat.intervalMilliseconds × speaker.heartbeat.missCount must be less than speaker.leaseDurationSeconds',
         },
       ],
       properties: {
@@ -198,6 +205,38 @@ export const configValuesSchema: SchemaObject = {
               minimum: 1,
               maximum: 3600,
               description: 'How often a speaker repeats the announcement of every address it holds.',
+            },
+          },
+        },
+        heartbeat: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          description:
+            'Heartbeats between the speakers on the node network (UDP, signed with a key the module keeps in\nthe Secret `l2lb-heartbeat-key`). A speaker whose beats stop for `intervalMilliseconds` ×\n`missCount` is dead to its peers, and the next candidate takes its addresses without waiting\nfor its Lease to expire. The nodes must reach each other on `port` (UDP).\n',
+          properties: {
+            intervalMilliseconds: {
+              type: 'integer',
+              default: 50,
+              minimum: 10,
+              maximum: 1000,
+              description: 'How often a speaker sends a beat to each peer.',
+            },
+            missCount: {
+              type: 'integer',
+              default: 10,
+              minimum: 3,
+              maximum: 100,
+              description:
+                'How many beats in a row a peer may miss before it counts as dead. With the defaults a dead\nnode is noticed after 500 ms, and a link losing 20 % of its packets makes a false alarm about\nonce in a week (0.2¹⁰ per beat).\n',
+            },
+            port: {
+              type: 'integer',
+              default: 7947,
+              minimum: 1024,
+              maximum: 65535,
+              description:
+                "The UDP port the speakers send to and listen on, on each balancer node's address.",
             },
           },
         },

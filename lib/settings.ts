@@ -33,6 +33,18 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
         ? undefined
         : `speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds (${lease}), got ${renew}`,
   },
+  {
+    path: 'speaker',
+    expression:
+      '(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * ' +
+      '(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < ' +
+      '(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000',
+    // Heartbeats that notice a dead node later than its Lease does would only add traffic.
+    check: ({ speaker: { heartbeat: hb, leaseDurationSeconds: lease } }) =>
+      hb.intervalMilliseconds * hb.missCount < lease * 1000
+        ? undefined
+        : `speaker.heartbeat.intervalMilliseconds × speaker.heartbeat.missCount must be less than speaker.leaseDurationSeconds (${lease * 1000} ms), got ${hb.intervalMilliseconds} × ${hb.missCount} = ${hb.intervalMilliseconds * hb.missCount} ms`,
+  },
 ];
 
 /** OpenAPI extensions that addon-operator, Deckhouse and the API server read and ajv need not. */

@@ -92,6 +92,9 @@ export const HOOKS_NAMESPACE_RULES: readonly PolicyRule[] = [
   rule('rbac.authorization.k8s.io', ['roles', 'rolebindings'], APPLY),
   rule('monitoring.coreos.com', ['podmonitors', 'prometheusrules'], APPLY),
   ...applyNamed('', ['configmaps'], DASHBOARD_CONFIGMAP),
+  // The heartbeat key (templates/heartbeat-key.ts): shell-operator's CreateIfNotExists is a create
+  // that ignores AlreadyExists, so create is all it takes; the hooks can read no Secret.
+  rule('', ['secrets'], ['create']),
 ];
 
 function serviceAccount(name: string): KubernetesObject {

@@ -1,5 +1,6 @@
 // The speaker DaemonSet: one Pod per balancer node (the nodes the hooks label as members).
 import { LABEL_MEMBER, type ModuleSettings } from '../lib/model';
+import { HEARTBEAT_KEY_DIR, HEARTBEAT_KEY_FIELD, HEARTBEAT_KEY_SECRET } from './heartbeat-key';
 import { namespacedMeta, SPEAKER_METRICS_PORT, SPEAKER_NAME } from './meta';
 import type { KubernetesObject } from './types';
 
@@ -24,11 +25,17 @@ export function speakerEnv(speaker: ModuleSettings['speaker']): EnvVar[] {
   return [
     field('NODE_NAME', 'spec.nodeName'),
     field('NAMESPACE', 'metadata.namespace'),
+    // The node's primary address (host network): the heartbeats are bound to it.
+    field('NODE_IP', 'status.hostIP'),
     value('LEASE_DURATION_SECONDS', speaker.leaseDurationSeconds),
     value('RENEW_INTERVAL_SECONDS', speaker.renewIntervalSeconds),
     value('GARP_COUNT', speaker.garp.count),
     value('GARP_INTERVAL_MS', speaker.garp.intervalMilliseconds),
     value('GARP_REFRESH_SECONDS', speaker.garp.refreshSeconds),
+    value('HEARTBEAT_INTERVAL_MS', speaker.heartbeat.intervalMilliseconds),
+    value('HEARTBEAT_MISS_COUNT', speaker.heartbeat.missCount),
+    value('HEARTBEAT_PORT', speaker.heartbeat.port),
+    value('HEARTBEAT_KEY_FILE', `${HEARTBEAT_KEY_DIR}/${HEARTBEAT_KEY_FIELD}`),
     value('LOG_LEVEL', speaker.logLevel),
     value('METRICS_ADDRESS', `0.0.0.0:${SPEAKER_METRICS_PORT}`),
   ];
@@ -62,6 +69,14 @@ export function speakerDaemonSet(speaker: ModuleSettings['speaker'], image: stri
           priorityClassName: 'system-node-critical',
           nodeSelector: { [LABEL_MEMBER]: '' },
           tolerations: [...speaker.tolerations],
+          // The key file is group-readable for the speaker's group only.
+          securityContext: { fsGroup: SPEAKER_UID },
+          volumes: [
+            {
+              name: 'heartbeat-key',
+              secret: { secretName: HEARTBEAT_KEY_SECRET, defaultMode: 0o440 },
+            },
+          ],
           // On SIGTERM the speaker keeps its addresses until the new owners announce them.
           terminationGracePeriodSeconds: 30,
           containers: [
@@ -70,7 +85,11 @@ export function speakerDaemonSet(speaker: ModuleSettings['speaker'], image: stri
               image,
               imagePullPolicy: 'IfNotPresent',
               env: speakerEnv(speaker),
-              ports: [{ name: 'metrics', containerPort: SPEAKER_METRICS_PORT, protocol: 'TCP' }],
+              ports: [
+                { name: 'metrics', containerPort: SPEAKER_METRICS_PORT, protocol: 'TCP' },
+                { name: 'heartbeat', containerPort: speaker.heartbeat.port, protocol: 'UDP' },
+              ],
+              volumeMounts: [{ name: 'heartbeat-key', mountPath: HEARTBEAT_KEY_DIR, readOnly: true }],
               livenessProbe: httpProbe('/healthz', 10),
               readinessProbe: httpProbe('/readyz', 5),
               resources: speaker.resources,

@@ -48,6 +48,11 @@ export class PatchCollector {
     this.operations.push({ operation: 'CreateOrUpdate', object });
   }
 
+  /** Creates the object unless one of that name exists; an existing one is left as it is. */
+  createIfNotExists(object: KubeObject): void {
+    this.operations.push({ operation: 'CreateIfNotExists', object });
+  }
+
   create(object: KubeObject): void {
     this.operations.push({ operation: 'Create', object });
   }

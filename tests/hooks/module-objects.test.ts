@@ -73,6 +73,30 @@ describe('module objects hook', () => {
     );
   });
 
+  it('creates the heartbeat key Secret only if it does not exist, with 32 random bytes, after the namespace', () => {
+    const secrets = (ops: PatchOperation[]): ClusterObject[] =>
+      ops.flatMap((o) =>
+        'object' in o && o.object.kind === 'Secret'
+          ? [{ ...(o.object as ClusterObject), op: o.operation }]
+          : [],
+      );
+    const first = runHookExecutable(HOOK, context([], pools), { values: { l2LoadBalancer: {} } });
+    const second = runHookExecutable(HOOK, context([], pools), { values: { l2LoadBalancer: {} } });
+    const [a] = secrets(first.patches);
+    const [b] = secrets(second.patches);
+    expect(a).toMatchObject({
+      op: 'CreateIfNotExists',
+      metadata: { name: 'l2lb-heartbeat-key', namespace: 'd8-l2-load-balancer' },
+    });
+    const key = (s: ClusterObject | undefined): Buffer =>
+      Buffer.from(String((s?.data as Record<string, unknown> | undefined)?.key), 'base64');
+    expect(key(a)).toHaveLength(32);
+    // A fresh draw each run; CreateIfNotExists keeps the first one in the cluster.
+    expect(key(a).equals(key(b))).toBe(false);
+    const order = first.patches.map((o) => ('object' in o ? o.object.kind : ''));
+    expect(order.indexOf('Secret')).toBeGreaterThan(order.indexOf('Namespace'));
+  });
+
   it('mirrors each valid pool as a MetalLB IPAddressPool owned by its L2LoadBalancer when MetalLB CRDs exist', () => {
     const run = runHookExecutable(HOOK, context(['ipaddresspools.metallb.io'], pools), {
       values: { l2LoadBalancer: {} },

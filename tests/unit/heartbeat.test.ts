@@ -1,5 +1,6 @@
 import { LivenessTracker } from '../../lib/speaker/heartbeat/liveness';
 import { HeartbeatReceiver } from '../../lib/speaker/heartbeat/receiver';
+import { parseHeartbeatConfig } from '../../lib/speaker/heartbeat/config';
 import { formatEndpoints, parseEndpoints } from '../../lib/speaker/heartbeat/peers';
 import { ReplayGuard } from '../../lib/speaker/heartbeat/replay';
 import {
@@ -286,5 +287,48 @@ describe('heartbeat endpoints in the Lease annotation', () => {
     ).toEqual([]);
     expect(parseEndpoints(undefined)).toEqual([]);
     expect(parseEndpoints(' 192.0.2.12:7947 ,junk')).toEqual([{ address: '192.0.2.12', port: 7947 }]);
+  });
+});
+
+describe('heartbeat settings from the environment', () => {
+  it('takes what the DaemonSet sets', () => {
+    expect(
+      parseHeartbeatConfig({
+        NODE_IP: '192.0.2.11',
+        HEARTBEAT_INTERVAL_MS: '100',
+        HEARTBEAT_MISS_COUNT: '6',
+        HEARTBEAT_PORT: '7950',
+        HEARTBEAT_KEY_FILE: '/etc/l2lb/heartbeat/key',
+      }),
+    ).toEqual({
+      config: {
+        intervalMs: 100,
+        missCount: 6,
+        port: 7950,
+        bind: ['192.0.2.11'],
+        keyFile: '/etc/l2lb/heartbeat/key',
+      },
+      errors: [],
+    });
+  });
+
+  it('prefers NODE_IPS (both families) and names each bad value, keeping the default', () => {
+    const { config, errors } = parseHeartbeatConfig({
+      NODE_IP: '192.0.2.11',
+      NODE_IPS: '192.0.2.11,2001:DB8::11,eth0',
+      HEARTBEAT_INTERVAL_MS: '5',
+      HEARTBEAT_MISS_COUNT: 'many',
+    });
+    expect(config).toEqual({
+      intervalMs: 50,
+      missCount: 10,
+      port: 7947,
+      bind: ['192.0.2.11', '2001:db8::11'],
+    });
+    expect(errors).toEqual([
+      'NODE_IP(S): "eth0" is not an IP address',
+      'HEARTBEAT_INTERVAL_MS="5": want an integer from 10 to 1000',
+      'HEARTBEAT_MISS_COUNT="many": want an integer from 3 to 100',
+    ]);
   });
 });

@@ -35,6 +35,7 @@ describe('parseSettings: defaults', () => {
         leaseDurationSeconds: 3,
         renewIntervalSeconds: 1,
         garp: { count: 4, intervalMilliseconds: 1000, refreshSeconds: 60 },
+        heartbeat: { intervalMilliseconds: 50, missCount: 10, port: 7947 },
       },
     });
   });
@@ -221,6 +222,33 @@ describe('parseSettings: rules across fields', () => {
   it('checks the renew interval against the default lease duration', () => {
     expect(expectErrors({ speaker: { renewIntervalSeconds: 5 } })).toEqual([
       'speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds (3), got 5',
+    ]);
+  });
+
+  it('refuses heartbeats that would notice a dead node no sooner than its Lease', () => {
+    expect(
+      expectErrors({
+        speaker: { leaseDurationSeconds: 2, heartbeat: { intervalMilliseconds: 500, missCount: 4 } },
+      }),
+    ).toEqual([
+      'speaker.heartbeat.intervalMilliseconds × speaker.heartbeat.missCount must be less than speaker.leaseDurationSeconds (2000 ms), got 500 × 4 = 2000 ms',
+    ]);
+    expect(
+      parseSettings({
+        speaker: { leaseDurationSeconds: 3, heartbeat: { intervalMilliseconds: 500, missCount: 4 } },
+      }).ok,
+    ).toBe(true);
+  });
+
+  it('refuses a heartbeat interval, miss count or port outside their bounds', () => {
+    expect(expectErrors({ speaker: { heartbeat: { intervalMilliseconds: 5 } } })).toEqual([
+      'speaker.heartbeat.intervalMilliseconds must be >= 10, got 5',
+    ]);
+    expect(expectErrors({ speaker: { heartbeat: { missCount: 2 } } })).toEqual([
+      'speaker.heartbeat.missCount must be >= 3, got 2',
+    ]);
+    expect(expectErrors({ speaker: { heartbeat: { port: 80 } } })).toEqual([
+      'speaker.heartbeat.port must be >= 1024, got 80',
     ]);
   });
 

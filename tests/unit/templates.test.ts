@@ -59,6 +59,7 @@ interface Container {
   image: string;
   env: { name: string; value?: string; valueFrom?: unknown }[];
   ports?: { name: string; containerPort: number }[];
+  volumeMounts?: unknown[];
   securityContext: Record<string, unknown>;
   resources: unknown;
   livenessProbe?: { httpGet: { path: string; port: number } };
@@ -135,11 +136,14 @@ describe.each(variants)('renderModule (%s)', (_variant, objects) => {
     }
   });
 
-  it('grants no wildcard and never secrets', () => {
+  it('grants no wildcard, and on Secrets only the create of the heartbeat key (no read)', () => {
     for (const role of objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
       for (const rule of at<{ apiGroups: string[]; resources: string[]; verbs: string[] }[]>(role, 'rules')) {
         expect([...rule.apiGroups, ...rule.resources, ...rule.verbs]).not.toContain('*');
-        expect(rule.resources).not.toContain('secrets');
+        if (rule.resources.includes('secrets')) {
+          expect(role.kind).toBe('Role');
+          expect(rule.verbs).toEqual(['create']);
+        }
       }
     }
   });
@@ -192,11 +196,16 @@ describe('the speaker DaemonSet', () => {
     expect(env).toEqual({
       NODE_NAME: { fieldRef: { fieldPath: 'spec.nodeName' } },
       NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
+      NODE_IP: { fieldRef: { fieldPath: 'status.hostIP' } },
       LEASE_DURATION_SECONDS: '10',
       RENEW_INTERVAL_SECONDS: '4',
       GARP_COUNT: '7',
       GARP_INTERVAL_MS: '250',
       GARP_REFRESH_SECONDS: '45',
+      HEARTBEAT_INTERVAL_MS: '100',
+      HEARTBEAT_MISS_COUNT: '6',
+      HEARTBEAT_PORT: '7950',
+      HEARTBEAT_KEY_FILE: '/etc/l2lb/heartbeat/key',
       LOG_LEVEL: 'Debug',
       METRICS_ADDRESS: '0.0.0.0:9474',
     });
@@ -210,8 +219,22 @@ describe('the speaker DaemonSet', () => {
       GARP_COUNT: '4',
       GARP_INTERVAL_MS: '1000',
       GARP_REFRESH_SECONDS: '60',
+      HEARTBEAT_INTERVAL_MS: '50',
+      HEARTBEAT_MISS_COUNT: '10',
+      HEARTBEAT_PORT: '7947',
       LOG_LEVEL: 'Info',
     });
+  });
+
+  it('mounts the heartbeat key Secret read-only, readable by the speaker group only', () => {
+    const spec = podSpec(speaker(minimal));
+    expect(spec.securityContext).toEqual({ fsGroup: 65532 });
+    expect(spec.volumes).toEqual([
+      { name: 'heartbeat-key', secret: { secretName: 'l2lb-heartbeat-key', defaultMode: 0o440 } },
+    ]);
+    expect(speakerContainer(minimal).volumeMounts).toEqual([
+      { name: 'heartbeat-key', mountPath: '/etc/l2lb/heartbeat', readOnly: true },
+    ]);
   });
 
   it('takes tolerations and resources from the settings', () => {
@@ -227,7 +250,10 @@ describe('the speaker DaemonSet', () => {
   it('probes /healthz and /readyz on the port it serves metrics on', () => {
     const c = speakerContainer();
     const metricsPort = Number(c.env.find((e) => e.name === 'METRICS_ADDRESS')!.value!.split(':')[1]);
-    expect(c.ports).toEqual([expect.objectContaining({ name: 'metrics', containerPort: metricsPort })]);
+    expect(c.ports).toEqual([
+      expect.objectContaining({ name: 'metrics', containerPort: metricsPort }),
+      { name: 'heartbeat', containerPort: 7950, protocol: 'UDP' },
+    ]);
     expect(c.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: metricsPort });
     expect(c.readinessProbe!.httpGet).toEqual({ path: '/readyz', port: metricsPort });
   });
@@ -414,6 +440,7 @@ describe('standalone', () => {
     expect(can('internal.network.deckhouse.io', 'l2lbservices/status', 'patch')).toBe(true);
     expect(can('coordination.k8s.io', 'leases', 'delete')).toBe(false);
     expect(can('', 'secrets', 'get')).toBe(false);
+    expect(can('', 'secrets', 'create')).toBe(true);
   });
 });
 
