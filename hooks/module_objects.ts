@@ -4,6 +4,7 @@
 // addon-operator-only binding is left out, since shell-operator rejects unknown keys.
 import { randomBytes } from 'node:crypto';
 import {
+  GRAFANA_DASHBOARD_CRD,
   METALLB_POOL_CRD,
   PODMONITOR_CRD,
   moduleObjects,
@@ -34,7 +35,7 @@ const config: HookConfig & { afterDeleteHelm?: number } = {
       name: 'crds',
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
-      nameSelector: { matchNames: [METALLB_POOL_CRD, PODMONITOR_CRD] },
+      nameSelector: { matchNames: [METALLB_POOL_CRD, PODMONITOR_CRD, GRAFANA_DASHBOARD_CRD] },
       jqFilter: '.metadata.name',
       keepFullObjectsInMemory: false,
       group: GROUP,
@@ -71,7 +72,7 @@ runHook(config, 'l2lb_module_objects', ({ contexts, values }, { patches, metrics
     settings: parsed.settings,
     balancers,
     crds,
-    userAuthz: !standalone,
+    deckhouse: !standalone,
     ...(speakerImage ? { speakerImage } : {}),
     ...(process.env.L2LB_METALLB_NAMESPACE ? { metallbNamespace: process.env.L2LB_METALLB_NAMESPACE } : {}),
   });

@@ -3,6 +3,8 @@
 //
 //   dist/package/l2-load-balancer/
 //     module.yaml  openapi/  crds/  docs/
+//     monitoring/grafana-dashboards/<folder>/<name>.json   the dashboard of templates/dashboard.ts, where
+//                                                          Deckhouse modules keep their dashboards
 //     hooks/<hook>          one POSIX sh entry per hooks/<hook>.ts: `exec lib/l2lb-hooks <hook> "$@"`
 //     hooks/lib/l2lb-hooks  every hook in one Node.js single-executable application (SEA)
 //
@@ -26,7 +28,8 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
 const MODULE = 'l2-load-balancer';
@@ -68,6 +71,22 @@ function entryScript(hook) {
     `exec "$dir/lib/${BINARY}" ${hook} "$@"`,
     '',
   ].join('\n');
+}
+
+/** The dashboard file, from templates/dashboard.ts (bundled to plain JS, since this script is not TypeScript). */
+async function writeDashboard(scratch, work) {
+  const bundle = join(scratch, 'dashboard.mjs');
+  await build({
+    entryPoints: [join(root, 'templates', 'dashboard.ts')],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+  });
+  const { DASHBOARD_FILE, dashboardJson } = await import(pathToFileURL(bundle).href);
+  mkdirSync(dirname(join(work, DASHBOARD_FILE)), { recursive: true });
+  writeFileSync(join(work, DASHBOARD_FILE), dashboardJson());
 }
 
 async function main() {
@@ -123,6 +142,7 @@ async function main() {
     if (existsSync(join(root, d))) cpSync(join(root, d), join(work, d), { recursive: true });
   }
   copyFileSync(join(root, 'module.yaml'), join(work, 'module.yaml'));
+  await writeDashboard(scratch, work);
   rmSync(scratch, { recursive: true, force: true });
 
   // Another packaging run (a parallel test) may swap in its own package meanwhile: from the same

@@ -250,19 +250,47 @@ export function grafanaDashboardConfigMap(): KubernetesObject {
       labels: { grafana_dashboard: '1' },
       annotations: { grafana_folder: DASHBOARD_FOLDER },
     }),
-    data: { [`${DASHBOARD_UID}.json`]: JSON.stringify(dashboardModel(), null, 2) },
+    data: { [`${DASHBOARD_UID}.json`]: dashboardJson() },
   };
 }
 
-/** For Deckhouse's Grafana, which reads dashboards from this cluster-scoped resource only. */
-export function grafanaDashboardDefinition(): KubernetesObject {
+/**
+ * Where a Deckhouse module keeps its dashboards: `monitoring/grafana-dashboards/<folder>/<name>.json` in
+ * the module directory (`npm run package` writes dashboardModel() there).
+ */
+export const DASHBOARDS_DIR = 'monitoring/grafana-dashboards';
+export const DASHBOARD_FILE = `${DASHBOARDS_DIR}/${MODULE_NAME}/overview.json`;
+
+/**
+ * The GrafanaDashboardDefinition that Deckhouse's helm_lib (`helm_lib_grafana_dashboard_definitions`)
+ * makes of a dashboard file of a module: Deckhouse's Grafana (the prometheus module) reads dashboards
+ * from these cluster-scoped objects only. This module has no Helm chart, so its hooks apply it, named
+ * and foldered from the file's path as helm_lib does: the folder is the directory under
+ * grafana-dashboards in title case, the name `d8-<module>-<directories and file, dashed>`.
+ */
+export function grafanaDashboardDefinition(file = DASHBOARD_FILE): KubernetesObject {
+  const parts = file
+    .replace(/\.json$/, '')
+    .split('/')
+    .slice(DASHBOARDS_DIR.split('/').length);
+  const folder = (parts[0] ?? '').replace(/-/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase());
+  const name = [MODULE_NAME, ...parts].join('-').replace(/[ ._]/g, '-');
   return {
     apiVersion: 'deckhouse.io/v1',
     kind: 'GrafanaDashboardDefinition',
     metadata: {
-      name: `d8-${DASHBOARD_UID}`,
-      labels: { ...moduleLabels('grafana'), 'prometheus.deckhouse.io/grafana-dashboard': '' },
+      name: `d8-${name}`,
+      labels: {
+        ...moduleLabels('grafana'),
+        'prometheus.deckhouse.io/grafana-dashboard': '',
+        'observability.deckhouse.io/skip-dashboard-conversion': '',
+      },
     },
-    spec: { folder: DASHBOARD_FOLDER, definition: JSON.stringify(dashboardModel(), null, 2) },
+    spec: { folder, definition: dashboardJson() },
   };
+}
+
+/** The dashboard as its file holds it, and as the ConfigMap and the definition carry it. */
+export function dashboardJson(): string {
+  return JSON.stringify(dashboardModel(), null, 2) + '\n';
 }

@@ -30,6 +30,8 @@ export interface RenderOptions {
    * role granting more than they hold, and the hooks hold no write access to L2LoadBalancers.
    */
   userAuthz?: boolean;
+  /** The dashboard as Deckhouse's GrafanaDashboardDefinition instead of the sidecar ConfigMap. Default false. */
+  grafanaDashboardDefinition?: boolean;
 }
 
 /**
@@ -50,7 +52,9 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
     ...(opts.userAuthz === false ? [] : userAuthzRoles()),
     speakerDaemonSet(values.speaker, speakerImage),
     ...(opts.podMonitor === false ? [] : [speakerPodMonitor()]),
-    ...(opts.podMonitor === false ? [] : alertsAndDashboard()),
+    ...(opts.podMonitor === false
+      ? []
+      : alertsAndDashboard(opts.grafanaDashboardDefinition ? 'definition' : 'configmap')),
     // Standalone: shell-operator's hook metrics (in Deckhouse, addon-operator's are scraped already).
     ...(opts.podMonitor === false || !standalone ? [] : [hooksPodMonitor()]),
     ...(standalone

@@ -6,6 +6,8 @@ import { renderModule, moduleValuesFromSettings, type KubernetesObject } from '.
 
 export const METALLB_POOL_CRD = 'ipaddresspools.metallb.io';
 export const PODMONITOR_CRD = 'podmonitors.monitoring.coreos.com';
+/** Deckhouse's prometheus-crd module: where Deckhouse's Grafana reads dashboards from. */
+export const GRAFANA_DASHBOARD_CRD = 'grafanadashboarddefinitions.deckhouse.io';
 
 export interface BalancerRef {
   name: string;
@@ -20,8 +22,11 @@ export interface ModuleObjectsInput {
   speakerImage?: string;
   /** Where MetalLB reads IPAddressPools; the renderer's default when absent. */
   metallbNamespace?: string;
-  /** Apply the user-authz roles: under addon-operator, not under plain shell-operator (see RenderOptions). */
-  userAuthz?: boolean;
+  /**
+   * Applied under addon-operator (Deckhouse), where the hooks may apply what plain shell-operator's
+   * ServiceAccount may not: the user-authz roles, and the GrafanaDashboardDefinition (see RenderOptions).
+   */
+  deckhouse?: boolean;
 }
 
 export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
@@ -35,7 +40,8 @@ export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
   });
   const objects = renderModule(values, {
     podMonitor: input.crds.has(PODMONITOR_CRD),
-    userAuthz: input.userAuthz ?? false,
+    userAuthz: input.deckhouse ?? false,
+    grafanaDashboardDefinition: (input.deckhouse ?? false) && input.crds.has(GRAFANA_DASHBOARD_CRD),
     ...(input.speakerImage ? { image: { speaker: input.speakerImage } } : {}),
     ...(input.metallbNamespace ? { metallbNamespace: input.metallbNamespace } : {}),
   });

@@ -2,7 +2,7 @@
 // (templates/alerts.ts) and the dashboard (templates/dashboard.ts).
 import { MODULE_NAMESPACE } from '../lib/model';
 import { prometheusRule } from './alerts';
-import { grafanaDashboardConfigMap } from './dashboard';
+import { grafanaDashboardConfigMap, grafanaDashboardDefinition } from './dashboard';
 import { HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject } from './types';
 
@@ -44,8 +44,12 @@ export function hooksPodMonitor(): KubernetesObject {
 
 /**
  * The alerts and the dashboard. Like the PodMonitor they are for a cluster that runs
- * prometheus-operator; the dashboard is a ConfigMap for Grafana's sidecar, so it needs no CRD.
+ * prometheus-operator. The dashboard is a GrafanaDashboardDefinition where Deckhouse's Grafana reads
+ * it, else a ConfigMap for Grafana's sidecar, which needs no CRD.
  */
-export function alertsAndDashboard(): KubernetesObject[] {
-  return [prometheusRule(), grafanaDashboardConfigMap()];
+export function alertsAndDashboard(dashboard: 'configmap' | 'definition' = 'configmap'): KubernetesObject[] {
+  return [
+    prometheusRule(),
+    dashboard === 'definition' ? grafanaDashboardDefinition() : grafanaDashboardConfigMap(),
+  ];
 }

@@ -18,6 +18,7 @@ import { reconcileConfig } from '../../lib/controller/bindings';
 import type { HookConfig } from '../../lib/sdk/binding';
 import type { PatchOperation } from '../../lib/sdk/output';
 import { groupContext, runHookExecutable, type HookRun } from '../../lib/sdk/simulate';
+import { DASHBOARD_FILE, dashboardJson, grafanaDashboardDefinition } from '../../templates/dashboard';
 import { HOOKS_DIR, hooksDeployment } from '../../templates/standalone';
 import { fixture, ROOT } from '../support/hook-harness';
 
@@ -93,6 +94,15 @@ describe('npm run package', () => {
       expect(readFileSync(entry, 'utf8')).toMatch(/^#!\/bin\/sh\n/);
       expect(readFileSync(entry, 'utf8')).toContain(`exec "$dir/lib/l2lb-hooks" ${hook} "$@"`);
     }
+  });
+
+  it('ships the dashboard of templates/dashboard.ts where Deckhouse modules keep dashboards', () => {
+    expect(readFileSync(join(PACKAGE, DASHBOARD_FILE), 'utf8')).toBe(dashboardJson());
+    // What helm_lib makes of that file is what the hooks apply under Deckhouse.
+    const definition = grafanaDashboardDefinition(DASHBOARD_FILE);
+    expect((definition.spec as { definition: string }).definition).toBe(
+      readFileSync(join(PACKAGE, DASHBOARD_FILE), 'utf8'),
+    );
   });
 
   it('puts every hook into one native executable, not a script for some interpreter on PATH', () => {

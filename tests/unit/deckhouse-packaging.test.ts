@@ -14,7 +14,8 @@ import {
   jsonClone,
 } from '../../lib/settings';
 import { moduleValuesFromSettings, renderModule, type KubernetesObject } from '../../templates';
-import { moduleObjects } from '../../templates/module-objects';
+import { DASHBOARD_FILE, dashboardJson, grafanaDashboardDefinition } from '../../templates/dashboard';
+import { GRAFANA_DASHBOARD_CRD, moduleObjects, PODMONITOR_CRD } from '../../templates/module-objects';
 import type { PolicyRule } from '../../templates/rbac';
 import { ACCESS_LEVEL_ANNOTATION } from '../../templates/user-authz';
 
@@ -222,8 +223,46 @@ describe('user-authz and aggregated roles (templates/user-authz.ts)', () => {
     const input = { settings: defaultSettings(), balancers: [], crds: new Set<string>() };
     const names = (objects: KubernetesObject[]): string[] =>
       objects.filter((o) => o.metadata.labels?.app === 'user-authz').map((o) => o.metadata.name);
-    expect(names(moduleObjects({ ...input, userAuthz: true }))).toEqual(roles.map((r) => r.metadata.name));
-    expect(names(moduleObjects({ ...input, userAuthz: false }))).toEqual([]);
+    expect(names(moduleObjects({ ...input, deckhouse: true }))).toEqual(roles.map((r) => r.metadata.name));
+    expect(names(moduleObjects({ ...input, deckhouse: false }))).toEqual([]);
     expect(names(renderModule(values, { standalone: true }))).toEqual(roles.map((r) => r.metadata.name));
+  });
+});
+
+describe('the Grafana dashboard, the Deckhouse way and the standalone way', () => {
+  const settings = defaultSettings();
+  const dashboards = (objects: KubernetesObject[]): string[] =>
+    objects
+      .filter((o) => o.kind === 'GrafanaDashboardDefinition' || o.metadata.labels?.grafana_dashboard === '1')
+      .map((o) => `${o.kind}/${o.metadata.name}`);
+  const crds = (...names: string[]) => new Set([PODMONITOR_CRD, ...names]);
+
+  it('lives in monitoring/grafana-dashboards/<folder>/<name>.json, as in Deckhouse modules', () => {
+    expect(DASHBOARD_FILE).toBe('monitoring/grafana-dashboards/l2-load-balancer/overview.json');
+  });
+
+  it('is named and foldered from its file path as helm_lib_grafana_dashboard_definitions does', () => {
+    expect(grafanaDashboardDefinition().metadata.name).toBe('d8-l2-load-balancer-l2-load-balancer-overview');
+    expect(grafanaDashboardDefinition().spec).toMatchObject({ folder: 'L2 Load Balancer' });
+    const other = grafanaDashboardDefinition('monitoring/grafana-dashboards/main/pool_use.v2.json');
+    expect(other.metadata.name).toBe('d8-l2-load-balancer-main-pool-use-v2');
+    expect(other.spec).toMatchObject({ folder: 'Main' });
+    expect(other.metadata.labels).toMatchObject({ 'prometheus.deckhouse.io/grafana-dashboard': '' });
+    expect((other.spec as { definition: string }).definition).toBe(dashboardJson());
+  });
+
+  it('is a GrafanaDashboardDefinition under Deckhouse, where its CRD exists, and a sidecar ConfigMap elsewhere', () => {
+    const balancers: never[] = [];
+    expect(
+      dashboards(moduleObjects({ settings, balancers, crds: crds(GRAFANA_DASHBOARD_CRD), deckhouse: true })),
+    ).toEqual(['GrafanaDashboardDefinition/d8-l2-load-balancer-l2-load-balancer-overview']);
+    // Deckhouse without its prometheus-crd module: no GrafanaDashboardDefinition to write.
+    expect(dashboards(moduleObjects({ settings, balancers, crds: crds(), deckhouse: true }))).toEqual([
+      'ConfigMap/l2-load-balancer-dashboard',
+    ]);
+    // Plain shell-operator: the hooks' ServiceAccount writes the ConfigMap only.
+    expect(dashboards(moduleObjects({ settings, balancers, crds: crds(GRAFANA_DASHBOARD_CRD) }))).toEqual([
+      'ConfigMap/l2-load-balancer-dashboard',
+    ]);
   });
 });
