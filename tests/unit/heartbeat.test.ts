@@ -1,4 +1,5 @@
-import { LivenessTracker } from '../../lib/speaker/heartbeat/liveness';
+import { combineLiveness, isolated, takeoverCause } from '../../lib/speaker/heartbeat/combine';
+import { LivenessTracker, type PeerState } from '../../lib/speaker/heartbeat/liveness';
 import { HeartbeatReceiver } from '../../lib/speaker/heartbeat/receiver';
 import { parseHeartbeatConfig } from '../../lib/speaker/heartbeat/config';
 import { formatEndpoints, parseEndpoints } from '../../lib/speaker/heartbeat/peers';
@@ -330,5 +331,78 @@ describe('heartbeat settings from the environment', () => {
       'HEARTBEAT_INTERVAL_MS="5": want an integer from 10 to 1000',
       'HEARTBEAT_MISS_COUNT="many": want an integer from 3 to 100',
     ]);
+  });
+});
+
+describe('heartbeat and Lease together', () => {
+  const NEVER = Number.NEGATIVE_INFINITY;
+  const lease = (liveUntil: number, renewedSeenAt: number) => ({ liveUntil, renewedSeenAt });
+
+  it('keeps a node heard on the network alive after its Lease expired (cut from the API only)', () => {
+    const live = combineLiveness(
+      new Map([['lb-node-2', lease(1_000, -29_000)]]),
+      new Map([['lb-node-2', { state: 'alive' as const, since: 0 }]]),
+      5_000,
+      500,
+    );
+    expect(live.get('lb-node-2')).toBe(5_500);
+  });
+
+  it('declares a node dead by heartbeat before its fresh Lease runs out', () => {
+    const live = combineLiveness(
+      new Map([['lb-node-2', lease(30_000, 0)]]),
+      new Map([['lb-node-2', { state: 'dead' as const, since: 2_000 }]]),
+      2_000,
+      500,
+    );
+    expect(live.get('lb-node-2')).toBe(NEVER);
+  });
+
+  it('lets a Lease renewal seen after the death verdict correct it (heard by the API, not by us)', () => {
+    const live = combineLiveness(
+      new Map([['lb-node-2', lease(40_000, 10_000)]]),
+      new Map([['lb-node-2', { state: 'dead' as const, since: 2_000 }]]),
+      10_001,
+      500,
+    );
+    expect(live.get('lb-node-2')).toBe(40_000);
+  });
+
+  it('moves a leaving node at once, and leaves a never-heard node to its Lease', () => {
+    const live = combineLiveness(
+      new Map([
+        ['lb-node-2', lease(30_000, 0)],
+        ['lb-node-3', lease(25_000, 0)],
+      ]),
+      new Map([
+        ['lb-node-2', { state: 'leaving' as const, since: 100 }],
+        ['lb-node-3', { state: 'unknown' as const, since: 0 }],
+      ]),
+      200,
+      500,
+    );
+    expect(live).toEqual(
+      new Map([
+        ['lb-node-2', NEVER],
+        ['lb-node-3', 25_000],
+      ]),
+    );
+  });
+
+  it('calls a node isolated only when it heard peers before and hears none now', () => {
+    const v = (...states: PeerState[]) =>
+      new Map(states.map((state, i) => [`lb-node-${i}`, { state, since: 0 }]));
+    expect(isolated(v('dead', 'dead'))).toBe(true);
+    expect(isolated(v('dead', 'unknown'))).toBe(true);
+    expect(isolated(v('dead', 'alive'))).toBe(false);
+    expect(isolated(v('unknown', 'unknown'))).toBe(false);
+    expect(isolated(v())).toBe(false);
+  });
+
+  it('names the cause of a takeover', () => {
+    expect(takeoverCause({ state: 'dead', since: 0 }, false)).toBe('heartbeat');
+    expect(takeoverCause({ state: 'leaving', since: 0 }, false)).toBe('graceful');
+    expect(takeoverCause({ state: 'unknown', since: 0 }, true)).toBe('graceful');
+    expect(takeoverCause(undefined, false)).toBe('lease');
   });
 });

@@ -34,12 +34,20 @@ export interface Transition {
 
 interface Peer {
   state: PeerState;
+  /** Monotonic ms of the last state change (when it became dead, alive, leaving). */
+  since: number;
   /** Monotonic ms after which an alive peer is dead. */
   deadline: number;
   epoch?: number;
   lastSequence?: number;
   beatsMissed: number;
   beatsHeard: number;
+}
+
+export interface Verdict {
+  state: PeerState;
+  /** Monotonic ms of the change into `state`. */
+  since: number;
 }
 
 export interface PeerReport {
@@ -66,7 +74,7 @@ export class LivenessTracker {
     for (const name of this.peers.keys()) if (!next.has(name)) this.peers.delete(name);
     for (const name of next)
       if (!this.peers.has(name))
-        this.peers.set(name, { state: 'unknown', deadline: 0, beatsMissed: 0, beatsHeard: 0 });
+        this.peers.set(name, { state: 'unknown', since: 0, deadline: 0, beatsMissed: 0, beatsHeard: 0 });
   }
 
   isPeer(name: string): boolean {
@@ -94,6 +102,7 @@ export class LivenessTracker {
     if (p.state === to) return { missed };
     const transition = { peer: beat.sender, from: p.state, to, at: now };
     p.state = to;
+    p.since = now;
     return { transition, missed };
   }
 
@@ -108,6 +117,7 @@ export class LivenessTracker {
       if (now >= p.deadline) {
         out.push({ peer, from: 'alive', to: 'dead', at: now });
         p.state = 'dead';
+        p.since = now;
       }
     }
     return out;
@@ -127,6 +137,11 @@ export class LivenessTracker {
   /** Every peer's state, for decide() and the metrics. */
   states(): ReadonlyMap<string, PeerState> {
     return new Map([...this.peers].map(([name, p]) => [name, p.state]));
+  }
+
+  /** Every peer's state and since when (monotonic ms), for combineLiveness(). */
+  verdicts(): ReadonlyMap<string, Verdict> {
+    return new Map([...this.peers].map(([name, p]) => [name, { state: p.state, since: p.since }]));
   }
 
   report(): PeerReport[] {

@@ -1,0 +1,73 @@
+// How heartbeats and Leases together say whether a node is alive, for decide()'s `liveUntil`
+// (monotonic ms until which a node counts as alive). The Lease is the slow, API-visible record;
+// the heartbeat is the fast one. Per peer:
+// - alive by heartbeat: alive, whatever its Lease says. A node cut from the API server but still
+//   heard on the node network keeps its addresses (its Lease expires, its beats do not stop).
+// - leaving: not alive from that beat on; its addresses move at once (a graceful stop).
+// - dead by heartbeat: not alive, even with a fresh Lease, so the next candidate takes over within
+//   the detection time instead of the lease duration. The Lease corrects it: a renewal of that
+//   Lease seen after the death (the node writes to the API, so it runs) makes the Lease decide
+//   again. That ends a split where two halves of the segment cannot hear each other but both
+//   reach the API: the half that took over yields at the next renewal it sees.
+// - unknown (never heard: no heartbeats from that node, UDP blocked, another key): the Lease alone.
+import type { Verdict } from './liveness';
+
+export interface LeaseLiveness {
+  /** Until when the Lease keeps the node alive (monotonic ms); absent = dead by Lease. */
+  liveUntil: number;
+  /** When this speaker last saw the node's Lease renewed (monotonic ms). */
+  renewedSeenAt: number;
+}
+
+export function combineLiveness(
+  leases: ReadonlyMap<string, LeaseLiveness>,
+  heartbeats: ReadonlyMap<string, Verdict>,
+  now: number,
+  detectionMs: number,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const node of new Set([...leases.keys(), ...heartbeats.keys()])) {
+    const lease = leases.get(node);
+    const byLease = lease?.liveUntil ?? Number.NEGATIVE_INFINITY;
+    const hb = heartbeats.get(node);
+    switch (hb?.state) {
+      case 'alive':
+        out.set(node, Math.max(byLease, now + detectionMs));
+        break;
+      case 'leaving':
+        out.set(node, Number.NEGATIVE_INFINITY);
+        break;
+      case 'dead':
+        out.set(
+          node,
+          lease !== undefined && lease.renewedSeenAt > hb.since ? byLease : Number.NEGATIVE_INFINITY,
+        );
+        break;
+      default:
+        out.set(node, byLease);
+    }
+  }
+  return out;
+}
+
+/**
+ * This node hears none of the peers it heard before: it is cut off from the segment, or it is the
+ * last one standing. With a stale API view as well it cannot tell which; a node that is cut off
+ * and keeps announcing would, once the segment heals, answer beside the node that took over, so
+ * decide() has it yield (see the README, "Partitions"). A node that never heard a peer (a group of
+ * one, heartbeats not reaching it from the start) is not isolated by this rule.
+ */
+export function isolated(heartbeats: ReadonlyMap<string, Verdict>): boolean {
+  const states = [...heartbeats.values()].map((v) => v.state);
+  return states.some((s) => s === 'dead') && !states.some((s) => s === 'alive');
+}
+
+/** Why a takeover happened, for `l2lb_speaker_takeovers_total{cause}`. */
+export type TakeoverCause = 'heartbeat' | 'lease' | 'graceful';
+
+/** The cause from the previous announcer's heartbeat state and whether it released its Lease. */
+export function takeoverCause(previous: Verdict | undefined, leaseReleased: boolean): TakeoverCause {
+  if (previous?.state === 'leaving' || leaseReleased) return 'graceful';
+  if (previous?.state === 'dead') return 'heartbeat';
+  return 'lease';
+}
