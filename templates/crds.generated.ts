@@ -208,8 +208,8 @@ export const crds: readonly KubernetesObject[] = [
             {
               name: 'Pool',
               type: 'string',
-              description: 'The first entry of the address pool.',
-              jsonPath: '.spec.addressPool[0]',
+              description: 'Every entry of the address pool.',
+              jsonPath: '.spec.addressPool',
             },
             {
               name: 'Total',

@@ -194,7 +194,7 @@ describe('printer columns', () => {
 
   it('show an L2LoadBalancer pool, its counts, its nodes and readiness', () => {
     expect(columns('L2LoadBalancer')).toEqual([
-      ['POOL', '.spec.addressPool[0]'],
+      ['POOL', '.spec.addressPool'],
       ['TOTAL', '.status.addressesTotal'],
       ['ALLOCATED', '.status.addressesAllocated'],
       ['NODES', '.status.eligibleNodes'],
@@ -230,7 +230,9 @@ describe('printer columns', () => {
       };
       for (const column of v1alpha1(kind).additionalPrinterColumns ?? []) {
         const field = schemaAt(root, column.jsonPath);
-        expect({ column: column.name, type: field?.type }).toEqual({
+        // A string column may show a whole list: the API server prints it as JSON.
+        const printedAs = field?.type === 'array' && column.type === 'string' ? 'string' : field?.type;
+        expect({ column: column.name, type: printedAs }).toEqual({
           column: column.name,
           type: schemaType[column.type],
         });
