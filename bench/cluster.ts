@@ -30,6 +30,7 @@ const IPS = 3;
 const FRONTEND = { 'node-role.kubernetes.io/frontend': '' };
 // Documentation prefix (RFC 3849): 65,536 addresses, more than the runs need.
 const POOL = '2001:db8:100::/112';
+const IPV6 = { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' };
 const CREATE_CONCURRENCY = 16;
 
 interface Args {
@@ -150,6 +151,7 @@ async function createAll(m: ModuleCluster, namespace: string, names: string[]): 
         l2lb: 'bench',
         count: IPS,
         allocateLoadBalancerNodePorts: false,
+        ...IPV6,
       });
       await m.request('POST', `/api/v1/namespaces/${namespace}/services`, body);
     }
@@ -256,6 +258,7 @@ async function singles(m: ModuleCluster, n: number, existing: number): Promise<v
         l2lb: 'bench',
         count: IPS,
         allocateLoadBalancerNodePorts: false,
+        ...IPV6,
       }),
     );
     await m.until(
@@ -290,7 +293,9 @@ async function configuration(qps: number, counts: number[], single: number): Pro
   );
   const m = await ModuleCluster.start({
     recordBindingContexts: true,
-    extraApiserverArgs: ['--service-cluster-ip-range=10.96.0.0/16'],
+    // A second, IPv6 service range: the Services are IPv6 (the pool is), and the control loop
+    // gives a Service addresses of its own family only.
+    extraApiserverArgs: ['--service-cluster-ip-range=10.96.0.0/16,fd00:96::/108'],
     shellOperatorArgs: [
       `--object-patcher-kube-client-qps=${qps}`,
       `--object-patcher-kube-client-burst=${qps * 2}`,

@@ -56,7 +56,10 @@ function cluster(): ClusterObject[] {
       },
       spec: {
         type: 'LoadBalancer',
-        clusterIP: `10.0.${Math.floor(s / 250)}.${s % 250}`,
+        // IPv6 Services, as the API server fills them in: the pools are IPv6.
+        clusterIP: `fd00::${s.toString(16)}`,
+        ipFamilies: ['IPv6'],
+        ipFamilyPolicy: 'SingleStack',
         selector: { app: `svc-${s}` },
         ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
       },

@@ -7,6 +7,7 @@ import {
   parseL2LBService,
   parseL2LoadBalancer,
   parseLease,
+  parseNamespace,
   parseNode,
   parseService,
   type Parsed,
@@ -41,6 +42,7 @@ runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patche
     l2lbServices: take('l2lbservices', parseL2LBService),
     leases: take('leases', parseLease),
     endpoints: take('endpointslices', parseEndpointSlice),
+    namespaces: take('namespaces', parseNamespace),
   };
   for (const e of invalid) log('object skipped', { error: e });
   metrics.set('l2lb_objects_skipped', invalid.length);
@@ -50,7 +52,8 @@ runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patche
   planMetrics(plan, metrics);
   log('reconciled', {
     services: plan.services.length,
-    upserts: plan.upserts.length,
+    creates: plan.creates.length,
+    updates: plan.updates.length,
     deletes: plan.deletes.length,
     statusUpdates: plan.serviceStatus.length,
     moves: plan.moves.length,

@@ -50,6 +50,45 @@ export interface L2LoadBalancer {
   interfaces: readonly string[];
   isDefault: boolean;
   creationTimestamp: string;
+  /** `spec.serviceAllocation`: who may take addresses from this pool; absent = every namespace. */
+  serviceAllocation?: ServiceAllocation;
+  /** Why `spec.serviceAllocation` could not be read; the L2LoadBalancer is frozen until it is fixed. */
+  serviceAllocationError?: string;
+}
+
+/** A Kubernetes label selector (`matchLabels` and `matchExpressions`). */
+export interface LabelSelector {
+  matchLabels?: Readonly<Record<string, string>>;
+  matchExpressions?: ReadonlyArray<{
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: readonly string[];
+  }>;
+}
+
+/** `L2LoadBalancer.spec.serviceAllocation`, as MetalLB's `IPAddressPool.spec.serviceAllocation`. */
+export interface ServiceAllocation {
+  namespaces?: readonly string[];
+  namespaceSelector?: LabelSelector;
+  serviceSelector?: LabelSelector;
+}
+
+/** A Namespace, reduced to what `serviceAllocation.namespaceSelector` reads. */
+export interface NamespaceState {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * A released address kept for the Service that held it (DESIGN §4.1), recorded in the
+ * L2LoadBalancer's `status.reservations` so a restarted hook still knows it.
+ */
+export interface Reservation {
+  address: string;
+  /** `namespace/name` of the Service that held it. */
+  service: ServiceKey;
+  /** When the reservation ends (ISO 8601). */
+  until: string;
 }
 
 /** The parts of a `Service` the control loop reads. */
@@ -68,6 +107,12 @@ export interface ServiceState {
   internalTrafficPolicy?: string;
   /** `status.loadBalancer.ingress[].ip` as it is now. */
   ingress: readonly string[];
+  /** `spec.ipFamilies` (`IPv4`, `IPv6`), in the Service's order; the API server always sets it. */
+  ipFamilies?: readonly string[];
+  /** `spec.ipFamilyPolicy`: `SingleStack`, `PreferDualStack` or `RequireDualStack`. */
+  ipFamilyPolicy?: string;
+  /** `metadata.labels`, for `serviceAllocation.serviceSelector`. */
+  labels?: Readonly<Record<string, string>>;
   conditions: readonly Condition[];
 }
 
@@ -149,6 +194,8 @@ export interface HeartbeatSettings {
 export interface ModuleSettings {
   loadBalancerClass?: string;
   maxExternalIPsPerService: number;
+  /** How long a released address stays reserved for the Service that held it (DESIGN §4.1). */
+  addressReservationSeconds: number;
   rebalance: RebalanceSettings;
   speaker: {
     logLevel: 'Debug' | 'Info' | 'Warn' | 'Error';

@@ -11,6 +11,7 @@ export const configValuesSchema: SchemaObject = {
     {
       loadBalancerClass: 'l2-load-balancer.network.deckhouse.io/default',
       maxExternalIPsPerService: 32,
+      addressReservationSeconds: 3600,
       rebalance: { mode: 'Gradual', minNodeReadySeconds: 300, maxMovesPerRun: 2 },
       speaker: {
         logLevel: 'Debug',
@@ -43,7 +44,15 @@ export const configValuesSchema: SchemaObject = {
       minimum: 1,
       maximum: 1024,
       description:
-        'The most public IPs one Service may ask for with the\n`network.deckhouse.io/l2-load-balancer-external-ips-count` annotation: a guard against a typo\ntaking a whole pool. A larger count is refused and the Service keeps the addresses it has.\n',
+        'The most public IPs one Service may ask for with the\n`network.deckhouse.io/l2-load-balancer-external-ips-count` annotation: a guard against a typo\ntaking a whole pool. A larger count is refused and the Service keeps the addresses it has.\nAddresses pinned with `network.deckhouse.io/load-balancer-ips` count toward it too.\n',
+    },
+    addressReservationSeconds: {
+      type: 'integer',
+      default: 600,
+      minimum: 0,
+      maximum: 604800,
+      description:
+        "How long an address a Service let go (count lowered, annotation removed, Service deleted,\nnode group shrunk) stays reserved for that Service's namespace/name: the same Service asking\nagain gets it back, and other Services get it only when nothing unreserved is free. DNS\nrecords and client caches outlive a typo. `0` turns reservations off.\n",
     },
     rebalance: {
       type: 'object',

@@ -326,6 +326,25 @@ export const crds: readonly KubernetesObject[] = [
                     },
                     addressesAllocated: { type: 'integer', format: 'int64', minimum: 0 },
                     eligibleNodes: { type: 'integer', format: 'int32', minimum: 0 },
+                    reservations: {
+                      type: 'array',
+                      description:
+                        'Addresses released recently (count lowered, annotation removed, Service deleted,\nnode group shrunk), kept for the Service that held them until `until`\n(setting `addressReservationSeconds`): that Service gets them back first, others\nonly when nothing unreserved is free. Written by the hooks.\n',
+                      maxItems: 1000,
+                      items: {
+                        type: 'object',
+                        required: ['address', 'service', 'until'],
+                        properties: {
+                          address: { type: 'string', maxLength: 45 },
+                          service: {
+                            type: 'string',
+                            description: 'namespace/name of the Service the address is kept for.',
+                            maxLength: 317,
+                          },
+                          until: { type: 'string', format: 'date-time' },
+                        },
+                      },
+                    },
                     conditions: {
                       type: 'array',
                       description: 'Standard Kubernetes conditions, one per type.',

@@ -63,6 +63,8 @@ export const HOOKS_CLUSTER_RULES: readonly PolicyRule[] = [
   rule(GROUP, ['l2loadbalancers/status'], ['get', 'patch', 'update']),
   rule(INTERNAL_GROUP, ['l2lbservices'], [...READ, ...WRITE]),
   rule('discovery.k8s.io', ['endpointslices'], READ),
+  // Namespace labels, for L2LoadBalancer spec.serviceAllocation.namespaceSelector.
+  rule('', ['namespaces'], READ),
   ...eventRules(['create', 'patch']),
   // The module's own objects (hooks/module_objects.ts): whether MetalLB and prometheus-operator are
   // installed, the namespace, the speaker's ClusterRole and binding, the IPAddressPools, and the

@@ -198,6 +198,10 @@ export interface ServiceSpec {
   selector?: Record<string, string>;
   /** Skip NodePort allocation (many Services in a small test cluster). */
   allocateLoadBalancerNodePorts?: boolean;
+  /** `spec.ipFamilies` (the API server's default when absent: its first service range's family). */
+  ipFamilies?: string[];
+  /** `spec.ipFamilyPolicy` (SingleStack when absent). */
+  ipFamilyPolicy?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,6 +223,8 @@ export function serviceObject(s: ServiceSpec): ServiceObject {
   if (s.externalTrafficPolicy !== undefined) spec.externalTrafficPolicy = s.externalTrafficPolicy;
   if (s.allocateLoadBalancerNodePorts !== undefined && type === 'LoadBalancer')
     spec.allocateLoadBalancerNodePorts = s.allocateLoadBalancerNodePorts;
+  if (s.ipFamilies !== undefined) spec.ipFamilies = s.ipFamilies;
+  if (s.ipFamilyPolicy !== undefined) spec.ipFamilyPolicy = s.ipFamilyPolicy;
   return {
     apiVersion: 'v1',
     kind: 'Service',

@@ -18,15 +18,27 @@
 // - `keepOnly` and an unknown pool both keep every existing address of the Service (any index, any
 //   L2LoadBalancer), allocate nothing and release nothing. A non-integer or negative count is treated
 //   as `keepOnly`.
+// - A request with a `family` takes addresses of that family only (DESIGN §2.3): a dual-stack
+//   Service sends one request per family, and each is its own slot (indices, holdings, exhaustion).
+//   An existing address of another family belongs to no slot of the Service: it is released.
+// - `reservations` (DESIGN §4.1): an address no one holds but a Service let go recently. That
+//   Service gets it back first (its empty indices, lowest first); a pin by another Service is
+//   refused by name; the lowest-free pass skips it, and hands it to another Service only when its
+//   pool has nothing unreserved left.
 
 import {
   canonicalAddress,
   isCanonicalAddress,
   lowestFree,
+  formatAddress,
+  makePool,
   parseCanonical,
   poolContains,
+  type Address,
+  type Family,
   type Pool,
 } from '../address/pool';
+import { quote } from '../messages';
 
 export interface AllocationRequest {
   serviceKey: string;
@@ -35,6 +47,8 @@ export interface AllocationRequest {
   requested: readonly string[];
   createdAt: string;
   keepOnly?: boolean;
+  /** Only addresses of this family; absent = any family. */
+  family?: Family;
 }
 export interface ExistingAllocation {
   serviceKey: string;
@@ -48,12 +62,15 @@ export interface Allocation {
   l2lbName: string;
   index: number;
   address?: string;
+  /** The family of the request this allocation answers (absent: any family). */
+  family?: Family;
 }
 export type AllocationProblemKind =
   | 'RequestedAddressInvalid'
   | 'RequestedAddressOutsidePool'
   | 'RequestedAddressDuplicate'
   | 'RequestedAddressTaken'
+  | 'RequestedAddressWrongFamily'
   | 'PoolExhausted'
   | 'AddressConflict'
   | 'AddressLeftPool'
@@ -69,6 +86,12 @@ export interface AllocationInput {
   pools: ReadonlyMap<string, Pool>;
   requests: readonly AllocationRequest[];
   existing: readonly ExistingAllocation[];
+  /** Addresses released recently, reserved for the Service that held them (expired ones left out). */
+  reservations?: readonly AddressReservation[];
+}
+export interface AddressReservation {
+  address: string;
+  serviceKey: string;
 }
 export interface AllocationResult {
   allocations: Allocation[];
@@ -150,8 +173,16 @@ const PROBLEM_ORDER: readonly AllocationProblemKind[] = [
   'RequestedAddressDuplicate',
   'RequestedAddressOutsidePool',
   'RequestedAddressTaken',
+  'RequestedAddressWrongFamily',
   'PoolExhausted',
 ];
+
+/** A Service's slot: one per requested family (or one for any family). */
+const slotOf = (serviceKey: string, family: Family | undefined): string =>
+  family === undefined ? serviceKey : `${serviceKey}\u0000${family}`;
+
+const familyText = (family: Family | undefined): string =>
+  family === undefined ? '' : family === 4 ? 'IPv4 ' : 'IPv6 ';
 
 export function allocate(input: AllocationInput): AllocationResult {
   const problems: AllocationProblem[] = [];
@@ -181,6 +212,14 @@ export function allocate(input: AllocationInput): AllocationResult {
     return holders.get(address);
   };
   const keptBy = resolveConflicts(holdings, services, problems);
+  /** Reserved address -> the Service it is reserved for; addresses someone holds are not reserved. */
+  const reserved = new Map<string, string>();
+  for (const r of input.reservations ?? []) {
+    const text = canonicalAddress(r.address.trim());
+    if (text === undefined || taken.has(text)) continue;
+    const other = reserved.get(text);
+    if (other === undefined || r.serviceKey < other) reserved.set(text, r.serviceKey);
+  }
   /** Who got an address by request in this run (for messages). */
   const claimedBy = new Map<string, string>();
 
@@ -190,9 +229,9 @@ export function allocate(input: AllocationInput): AllocationResult {
     for (const h of s.holdings) {
       if (keptBy.get(h.address) === h) s.addresses[h.index] = h.address;
     }
-    assignRequested(s, keptBy, taken, claimedBy, heldBy, problems);
+    assignRequested(s, keptBy, taken, claimedBy, heldBy, reserved, problems);
   }
-  assignLowestFree(ordered, taken);
+  assignLowestFree(ordered, taken, reserved);
 
   // `services` iterates in serviceKey order, so allocations come out sorted without a global sort.
   const allocations: Allocation[] = [];
@@ -200,18 +239,23 @@ export function allocate(input: AllocationInput): AllocationResult {
     if (s.keepAll) {
       const kept = s.holdings.filter((h) => keptBy.get(h.address) === h);
       kept.sort((a, b) => a.index - b.index || compareText(a.l2lbName, b.l2lbName));
-      for (const h of kept) allocations.push(allocation(h.serviceKey, h.l2lbName, h.index, h.address));
+      for (const h of kept) {
+        const a = allocation(h.serviceKey, h.l2lbName, h.index, h.address);
+        allocations.push(s.request.family === undefined ? a : { ...a, family: s.request.family });
+      }
       continue;
     }
-    s.addresses.forEach((address, index) =>
-      allocations.push(allocation(s.request.serviceKey, s.request.l2lbName, index, address)),
-    );
+    const family = s.request.family;
+    s.addresses.forEach((address, index) => {
+      const a = allocation(s.request.serviceKey, s.request.l2lbName, index, address);
+      allocations.push(family === undefined ? a : { ...a, family });
+    });
     if (s.exhausted) {
       const assigned = s.addresses.filter((a) => a !== undefined).length;
       problems.push({
         serviceKey: s.request.serviceKey,
         kind: 'PoolExhausted',
-        message: `${assigned} of ${s.request.count} public IPs assigned; pool ${s.request.l2lbName} has no free address`,
+        message: `${assigned} of ${s.request.count} ${familyText(family)}public IPs assigned; pool ${s.request.l2lbName} has no free ${familyText(family)}address`,
       });
     }
   }
@@ -238,13 +282,18 @@ function collectServices(input: AllocationInput): Map<string, ServiceWork> {
   const services = new Map<string, ServiceWork>();
   // A Service appears once; should a caller pass it twice, the first by l2lbName wins, whatever the order.
   const requests = [...input.requests].sort(
-    (a, b) => compareText(a.serviceKey, b.serviceKey) || compareText(a.l2lbName, b.l2lbName),
+    (a, b) =>
+      compareText(a.serviceKey, b.serviceKey) ||
+      (a.family ?? 0) - (b.family ?? 0) ||
+      compareText(a.l2lbName, b.l2lbName),
   );
+  const familyPools = new Map<string, Pool>();
   for (const request of requests) {
-    if (services.has(request.serviceKey)) continue;
-    const pool = input.pools.get(request.l2lbName);
+    const slot = slotOf(request.serviceKey, request.family);
+    if (services.has(slot)) continue;
+    const pool = familyPool(input.pools, request.l2lbName, request.family, familyPools);
     const validCount = Number.isInteger(request.count) && request.count >= 0;
-    services.set(request.serviceKey, {
+    services.set(slot, {
       request,
       age: { ms: epochMs(request.createdAt), text: request.createdAt, serviceKey: request.serviceKey },
       pool,
@@ -258,6 +307,33 @@ function collectServices(input: AllocationInput): Map<string, ServiceWork> {
   return services;
 }
 
+/** A pool cut down to one family (cached per L2LoadBalancer and family). */
+function familyPool(
+  pools: ReadonlyMap<string, Pool>,
+  l2lbName: string,
+  family: Family | undefined,
+  cache: Map<string, Pool>,
+): Pool | undefined {
+  const pool = pools.get(l2lbName);
+  if (pool === undefined || family === undefined) return pool;
+  const key = `${l2lbName}\u0000${family}`;
+  let cut = cache.get(key);
+  if (cut === undefined) {
+    cut = makePool(pool.entries.filter((e) => e.family === family));
+    cache.set(key, cut);
+  }
+  return cut;
+}
+
+/** The slot of a Service that an existing address belongs to: its family's, or the any-family one. */
+function slotFor(
+  services: ReadonlyMap<string, ServiceWork>,
+  serviceKey: string,
+  family: Family,
+): ServiceWork | undefined {
+  return services.get(slotOf(serviceKey, family)) ?? services.get(serviceKey);
+}
+
 /** Canonicalises the existing allocations and marks which of them would stay, reporting those that left their pool. */
 function collectHoldings(
   existing: readonly ExistingAllocation[],
@@ -266,13 +342,21 @@ function collectHoldings(
 ): Holding[] {
   const holdings: Holding[] = [];
   const msCache = new Map<string, number>();
+  const inRun = new Set<string>();
+  for (const s of services.values()) inRun.add(s.request.serviceKey);
   for (const e of existing) {
-    const s = services.get(e.serviceKey);
     const raw = e.address.trim();
-    if (s === undefined) {
+    let s: ServiceWork | undefined;
+    let parsed: ReturnType<typeof parseCanonical>;
+    if (inRun.has(e.serviceKey)) {
+      parsed = parseCanonical(raw);
+      if (parsed === undefined) continue;
+      s = slotFor(services, e.serviceKey, parsed.address.family);
+    }
+    if (s === undefined || parsed === undefined) {
       // A Service outside this run only holds its address: its canonical text is all that matters,
       // and the module wrote it canonically, so usually no parse is needed.
-      const text = isCanonicalAddress(raw) ? raw : canonicalAddress(raw);
+      const text = parsed?.text ?? (isCanonicalAddress(raw) ? raw : canonicalAddress(raw));
       if (text === undefined) continue;
       holdings.push({
         serviceKey: e.serviceKey,
@@ -286,8 +370,6 @@ function collectHoldings(
       });
       continue;
     }
-    const parsed = parseCanonical(raw);
-    if (parsed === undefined) continue;
     const h: Holding = {
       serviceKey: e.serviceKey,
       l2lbName: e.l2lbName,
@@ -383,6 +465,7 @@ function assignRequested(
   taken: Set<string>,
   claimedBy: Map<string, string>,
   heldBy: (address: string) => string | undefined,
+  reserved: Map<string, string>,
   problems: AllocationProblem[],
 ): void {
   const { serviceKey, l2lbName, requested, count } = s.request;
@@ -412,13 +495,22 @@ function assignRequested(
   for (let i = 0; i < Math.min(count, requested.length); i++) {
     const raw = (requested[i] as string).trim();
     if (raw === '') continue;
-    const entry = `load-balancer-ips entry ${i} "${raw}"`;
+    const entry = `load-balancer-ips entry ${i} ${quote(raw, 64)}`;
     const parsed = parseCanonical(raw);
     if (parsed === undefined) {
       refuse(i, 'RequestedAddressInvalid', undefined, `${entry} is not an IPv4 or IPv6 address`);
       continue;
     }
     const address = parsed.text;
+    if (s.request.family !== undefined && parsed.address.family !== s.request.family) {
+      refuse(
+        i,
+        'RequestedAddressWrongFamily',
+        address,
+        `${entry} is not an ${familyText(s.request.family).trim()} address, the family of the Service`,
+      );
+      continue;
+    }
     const first = firstIndexOf.get(address);
     if (first !== undefined) {
       refuse(i, 'RequestedAddressDuplicate', address, `${entry} repeats entry ${first}`);
@@ -437,6 +529,16 @@ function assignRequested(
     const other = otherHolder(address, serviceKey, keptBy, claimedBy, heldBy, taken);
     if (other !== undefined) {
       refuse(i, 'RequestedAddressTaken', address, `${entry} is already assigned to Service ${other}`);
+      continue;
+    }
+    const reservedFor = reserved.get(address);
+    if (reservedFor !== undefined && reservedFor !== serviceKey) {
+      refuse(
+        i,
+        'RequestedAddressTaken',
+        address,
+        `${entry} is reserved for Service ${reservedFor}, which let it go recently (addressReservationSeconds)`,
+      );
       continue;
     }
     want.set(i, address);
@@ -464,6 +566,7 @@ function assignRequested(
     s.addresses[i] = address;
     taken.add(address);
     claimedBy.set(address, serviceKey);
+    reserved.delete(address);
   }
 }
 
@@ -481,29 +584,71 @@ function otherHolder(
   return holder === serviceKey ? undefined : holder;
 }
 
-/** The lowest free address for every index still empty: one lazy pass per pool, oldest Service first. */
-function assignLowestFree(ordered: readonly ServiceWork[], taken: Set<string>): void {
+/**
+ * The lowest free address for every index still empty: first a Service's own reserved addresses,
+ * then one lazy pass per pool (oldest Service first) that skips reserved addresses, then, for what
+ * is still empty, the addresses reserved for others.
+ */
+function assignLowestFree(
+  ordered: readonly ServiceWork[],
+  taken: Set<string>,
+  reserved: Map<string, string>,
+): void {
+  const ownReserved = new Map<string, Address[]>();
+  for (const [address, serviceKey] of reserved) {
+    const parsed = parseCanonical(address);
+    if (parsed === undefined) continue;
+    const list = ownReserved.get(serviceKey) ?? [];
+    list.push(parsed.address);
+    ownReserved.set(serviceKey, list);
+  }
   const waiting = new Map<string, Array<{ s: ServiceWork; index: number }>>();
   for (const s of ordered) {
     if (s.keepAll) continue;
+    const own = ownReserved.get(s.request.serviceKey);
     s.addresses.forEach((address, index) => {
       if (address !== undefined || s.refused.has(index)) return;
-      const list = waiting.get(s.request.l2lbName) ?? [];
+      const back = own?.find((a) => !taken.has(formatAddress(a)) && poolContains(s.pool as Pool, a));
+      if (back !== undefined) {
+        const text = formatAddress(back);
+        s.addresses[index] = text;
+        taken.add(text);
+        reserved.delete(text);
+        return;
+      }
+      const group = slotOf(s.request.l2lbName, s.request.family);
+      const list = waiting.get(group) ?? [];
       list.push({ s, index });
-      waiting.set(s.request.l2lbName, list);
+      waiting.set(group, list);
     });
   }
+  for (const address of reserved.keys()) taken.add(address);
+  const lastResort = [...reserved.keys()].sort(compareText);
   for (const name of [...waiting.keys()].sort(compareText)) {
     const list = waiting.get(name) as Array<{ s: ServiceWork; index: number }>;
-    const free = lowestFree(list[0]?.s.pool as Pool, taken);
-    for (const { s, index } of list) {
+    const pool = list[0]?.s.pool as Pool;
+    const free = lowestFree(pool, taken);
+    const unserved: Array<{ s: ServiceWork; index: number }> = [];
+    for (const w of list) {
       const next = free.next();
       if (next.done === true) {
-        s.exhausted = true;
+        unserved.push(w);
         continue;
       }
-      s.addresses[index] = next.value;
+      w.s.addresses[w.index] = next.value;
       taken.add(next.value);
+    }
+    if (unserved.length === 0) continue;
+    // Nothing unreserved is left in this pool: reserved addresses go to whoever waits.
+    const spare = lastResort.filter((a) => reserved.has(a) && poolContains(pool, a));
+    for (const w of unserved) {
+      const address = spare.shift();
+      if (address === undefined) {
+        w.s.exhausted = true;
+        continue;
+      }
+      w.s.addresses[w.index] = address;
+      reserved.delete(address);
     }
   }
 }

@@ -1,8 +1,20 @@
 // Turns a Plan into the hook's outputs: object patch operations, Events and metrics.
 import { createHash } from 'node:crypto';
-import { L2LB_API_VERSION, LABEL_MEMBER, MODULE_NAME, type EventRequest } from '../model';
-import type { KubeObject, MetricsCollector, PatchCollector } from '../sdk/output';
-import type { Plan } from './reconcile';
+import {
+  ANNOTATION_SPEC_HASH,
+  L2LB_API_VERSION,
+  LABEL_MEMBER,
+  MODULE_NAME,
+  type EventRequest,
+} from '../model';
+import {
+  pointer,
+  type JsonPatchOperation,
+  type KubeObject,
+  type MetricsCollector,
+  type PatchCollector,
+} from '../sdk/output';
+import type { ChildUpdate, ReconcilePlan } from './state';
 
 export function eventObject(e: EventRequest, now: Date): KubeObject {
   const ts = now.toISOString();
@@ -26,9 +38,42 @@ export function eventObject(e: EventRequest, now: Date): KubeObject {
   };
 }
 
-export function applyPlan(plan: Plan, patches: PatchCollector, now: Date): void {
+/**
+ * A child's change as a JSON patch that first tests what the run saw (its address and spec hash):
+ * a run working from a lagging snapshot fails here and runs again on a fresh one, instead of
+ * rewriting a live child (DESIGN §4.1). The module owns labels, annotations and owners of its
+ * children, so those are written whole.
+ */
+export function childPatch(update: ChildUpdate): JsonPatchOperation[] {
+  const { object, seen } = update;
+  const ops: JsonPatchOperation[] = [];
+  if (seen.address !== '') ops.push({ op: 'test', path: '/spec/loadBalancerIP', value: seen.address });
+  if (seen.specHash !== '')
+    ops.push({
+      op: 'test',
+      path: pointer('metadata', 'annotations', ANNOTATION_SPEC_HASH),
+      value: seen.specHash,
+    });
+  ops.push(
+    { op: 'add', path: '/spec', value: object.spec },
+    { op: 'add', path: '/metadata/labels', value: object.metadata.labels ?? {} },
+    { op: 'add', path: '/metadata/annotations', value: object.metadata.annotations ?? {} },
+    { op: 'add', path: '/metadata/ownerReferences', value: object.metadata.ownerReferences ?? [] },
+  );
+  return ops;
+}
+
+export function applyPlan(plan: ReconcilePlan, patches: PatchCollector, now: Date): void {
   for (const d of plan.deletes) patches.delete(d);
-  for (const o of plan.upserts) patches.createOrUpdate(o);
+  // New children with Create: if the name exists after all, the run fails and runs again.
+  for (const o of plan.creates) patches.create(o);
+  for (const u of plan.updates) {
+    const { apiVersion, kind, metadata } = u.object;
+    patches.jsonPatch(
+      { apiVersion, kind, namespace: metadata.namespace, name: metadata.name },
+      childPatch(u),
+    );
+  }
   for (const s of plan.serviceStatus) {
     patches.mergePatch(
       s.ref,
@@ -55,7 +100,7 @@ export function applyPlan(plan: Plan, patches: PatchCollector, now: Date): void 
     patches.operations.push({ operation: 'CreateIfNotExists', object: eventObject(e, now) });
 }
 
-export function planMetrics(plan: Plan, metrics: MetricsCollector): void {
+export function planMetrics(plan: ReconcilePlan, metrics: MetricsCollector): void {
   for (const b of plan.balancers) {
     const labels = { l2loadbalancer: b.name };
     metrics.set('l2lb_pool_addresses_total', Number(b.total), labels);

@@ -6,6 +6,7 @@ import {
   L2LB_FILTER,
   L2LBSERVICE_FILTER,
   LEASE_FILTER,
+  NAMESPACE_FILTER,
   NODE_FILTER,
   SERVICE_FILTER,
 } from './snapshot';
@@ -76,6 +77,16 @@ export const reconcileConfig: HookConfig = {
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
       jqFilter: ENDPOINTSLICE_FILTER,
+      keepFullObjectsInMemory: false,
+      group: GROUP,
+    },
+    {
+      // For spec.serviceAllocation.namespaceSelector: a label change on a Namespace may allow or
+      // refuse its Services, so it runs the hook like any other member of the group.
+      name: 'namespaces',
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      jqFilter: NAMESPACE_FILTER,
       keepFullObjectsInMemory: false,
       group: GROUP,
     },

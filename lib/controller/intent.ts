@@ -1,7 +1,9 @@
 // What each Service asks for: which L2LoadBalancer, how many public IPs, which exact addresses.
 // Bad annotations never cost a Service its addresses: they turn the intent into `keepOnly`,
 // which keeps what the Service holds and allocates nothing new until the input is fixed.
+import { parseCanonical, type Family } from '../address/pool';
 import { matchesSelector } from '../placement/place';
+import { listSome, quote } from '../messages';
 import {
   ANNOTATION_IPS_COUNT,
   ANNOTATION_LB_IPS,
@@ -23,10 +25,42 @@ export interface ServiceIntent {
   key: string;
   /** The L2LoadBalancer the Service names (or the default one); may not exist. */
   l2lbName: string;
+  /** Indices asked for; a dual-stack index holds one address of each family. */
   count: number;
+  /** `load-balancer-ips` entries, in index order (trimmed, blanks dropped, at most `count`). */
   requested: string[];
+  /**
+   * The address families of the Service, primary first (DESIGN §2.3): one for SingleStack, its
+   * `spec.ipFamilies` for PreferDualStack and RequireDualStack. `undefined` only for a Service
+   * without `spec.ipFamilies` and without a clusterIP address (hand-written fixtures): any family.
+   */
+  families: Family[] | undefined;
+  /** `spec.ipFamilyPolicy`, `SingleStack` when absent. */
+  familyPolicy: string;
   keepOnly: boolean;
   problems: ServiceProblem[];
+}
+
+const FAMILY_NAMES: Readonly<Record<string, Family>> = { IPv4: 4, IPv6: 6 };
+export const familyName = (f: Family): string => (f === 4 ? 'IPv4' : 'IPv6');
+
+/**
+ * The families a Service takes addresses of. The API server always fills `spec.ipFamilies`;
+ * without it the clusterIP's family is the Service's family.
+ */
+export function serviceFamilies(service: ServiceState): { families: Family[] | undefined; policy: string } {
+  const policy = service.ipFamilyPolicy ?? 'SingleStack';
+  const declared: Family[] = [];
+  for (const name of service.ipFamilies ?? []) {
+    const f = FAMILY_NAMES[name];
+    if (f !== undefined && !declared.includes(f)) declared.push(f);
+  }
+  if (declared.length === 0 && service.clusterIP) {
+    const parsed = parseCanonical(service.clusterIP);
+    if (parsed) declared.push(parsed.address.family);
+  }
+  if (declared.length === 0) return { families: undefined, policy };
+  return { families: policy === 'SingleStack' ? declared.slice(0, 1) : declared, policy };
 }
 
 export const serviceKey = (s: { namespace: string; name: string }): string => `${s.namespace}/${s.name}`;
@@ -79,11 +113,11 @@ export function resolveIntent(
       named
         ? {
             reason: 'UnknownL2LoadBalancer',
-            message: `${where}: annotation ${ANNOTATION_LB_NAME} names L2LoadBalancer "${named}", which does not exist`,
+            message: `${where}: annotation ${ANNOTATION_LB_NAME} names L2LoadBalancer ${quote(named)}, which does not exist`,
           }
         : {
             reason: 'NoDefaultL2LoadBalancer',
-            message: `${where}: loadBalancerClass "${service.loadBalancerClass}" is handled by this module, but no L2LoadBalancer has spec.isDefault: true`,
+            message: `${where}: loadBalancerClass ${quote(service.loadBalancerClass ?? '')} is handled by this module, but no L2LoadBalancer has spec.isDefault: true`,
           },
     );
   }
@@ -93,16 +127,29 @@ export function resolveIntent(
     .map((s) => s.trim())
     .filter((s) => s !== '');
 
+  const { families, policy } = serviceFamilies(service);
   const rawCount = service.annotations[ANNOTATION_IPS_COUNT];
-  let count = Math.max(1, requested.length);
+  let count = Math.max(1, pinnedIndices(requested, families));
+  if (rawCount === undefined && count > settings.maxExternalIPsPerService) {
+    // Pinned addresses count toward the maximum: listing 40 addresses without a count would
+    // otherwise take 40 addresses past maxExternalIPsPerService.
+    keepOnly = true;
+    problems.push({
+      reason: 'TooManyLoadBalancerIPs',
+      message: `${where}: annotation ${ANNOTATION_LB_IPS} pins ${count} addresses per family; at most ${settings.maxExternalIPsPerService} (maxExternalIPsPerService) are allowed; current addresses are kept`,
+    });
+  }
   if (rawCount !== undefined) {
     const text = rawCount.trim();
     if (text === 'all') {
       count = balancer ? groupSize(balancer, nodes) : 0;
       if (balancer && count === 0) {
+        // An empty node group is a selector typo or nodes being replaced, not a request for
+        // nothing: what the Service holds stays (DESIGN §4.1), and nothing is added.
+        if (held > 0) keepOnly = true;
         problems.push({
           reason: 'NoNodes',
-          message: `${where}: "${ANNOTATION_IPS_COUNT}: all" asks for one address per node of L2LoadBalancer ${l2lbName}, which selects no node`,
+          message: `${where}: "${ANNOTATION_IPS_COUNT}: all" asks for one address per node of L2LoadBalancer ${quote(l2lbName)}, which selects no node${held > 0 ? `; the ${held} addresses it holds are kept` : ''}`,
         });
       }
       if (count > settings.maxExternalIPsPerService) {
@@ -119,17 +166,41 @@ export function resolveIntent(
       keepOnly = true;
       problems.push({
         reason: 'InvalidExternalIPsCount',
-        message: `${where}: annotation ${ANNOTATION_IPS_COUNT} is "${rawCount}"; it must be "all" or a whole number from 1 to ${settings.maxExternalIPsPerService} (maxExternalIPsPerService); current addresses are kept`,
+        message: `${where}: annotation ${ANNOTATION_IPS_COUNT} is ${quote(rawCount)}; it must be "all" or a whole number from 1 to ${settings.maxExternalIPsPerService} (maxExternalIPsPerService); current addresses are kept`,
       });
     } else {
       count = Number(text);
     }
   }
-  if (requested.length > count && !keepOnly) {
+  const pinned = pinnedIndices(requested, families);
+  if (pinned > count && !keepOnly) {
+    const extra = families && families.length > 1 ? [] : requested.slice(count);
     problems.push({
       reason: 'ExtraLoadBalancerIPs',
-      message: `${where}: annotation ${ANNOTATION_LB_IPS} lists ${requested.length} addresses but ${count} are requested; ${requested.slice(count).join(', ')} ignored`,
+      message: `${where}: annotation ${ANNOTATION_LB_IPS} pins ${pinned} indices but ${count} are requested${extra.length ? `; ${listSome(extra.map((e) => quote(e, 64)))} ignored` : '; the entries past the count are ignored'}`,
     });
   }
-  return { service, key, l2lbName, count, requested: requested.slice(0, count), keepOnly, problems };
+  return {
+    service,
+    key,
+    l2lbName,
+    count,
+    // A dual-stack Service's list is split by family later; it keeps every entry until then.
+    requested: families && families.length > 1 ? requested : requested.slice(0, count),
+    families,
+    familyPolicy: policy,
+    keepOnly,
+    problems,
+  };
+}
+
+/** How many indices a `load-balancer-ips` list pins: its length, or per family for a dual-stack Service. */
+function pinnedIndices(requested: readonly string[], families: readonly Family[] | undefined): number {
+  if (!families || families.length < 2) return requested.length;
+  const perFamily = new Map<Family, number>();
+  for (const entry of requested) {
+    const f = parseCanonical(entry)?.address.family;
+    if (f !== undefined) perFamily.set(f, (perFamily.get(f) ?? 0) + 1);
+  }
+  return Math.max(0, ...perFamily.values());
 }

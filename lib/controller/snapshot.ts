@@ -19,7 +19,12 @@ import {
   type ServiceEndpoints,
   type ServicePort,
   type ServiceState,
+  type LabelSelector,
+  type NamespaceState,
+  type Reservation,
+  type ServiceAllocation,
 } from '../model';
+import { isRec, str, type JsonObject } from '../json';
 
 // A Service of another type is reduced to its name and type: the module has nothing to do with it
 // but release what it may still hold.
@@ -28,6 +33,8 @@ export const SERVICE_FILTER = `if .spec.type != "LoadBalancer" then {namespace: 
   creationTimestamp: .metadata.creationTimestamp, type: .spec.type,
   loadBalancerClass: .spec.loadBalancerClass,
   annotations: ((.metadata.annotations // {}) | with_entries(select(.key == "${ANNOTATION_LB_NAME}" or .key == "${ANNOTATION_IPS_COUNT}" or .key == "${ANNOTATION_LB_IPS}"))),
+  labels: (.metadata.labels // {}),
+  ipFamilies: .spec.ipFamilies, ipFamilyPolicy: .spec.ipFamilyPolicy,
   ports: (.spec.ports // []), selector: .spec.selector, clusterIP: .spec.clusterIP,
   externalTrafficPolicy: .spec.externalTrafficPolicy, internalTrafficPolicy: .spec.internalTrafficPolicy,
   ingress: [(.status.loadBalancer.ingress // [])[] | .ip // empty],
@@ -43,8 +50,11 @@ export const NODE_FILTER = `{
 export const L2LB_FILTER = `{
   name: .metadata.name, generation: .metadata.generation, creationTimestamp: .metadata.creationTimestamp,
   addressPool: .spec.addressPool, nodeSelector: .spec.nodeSelector, interfaces: .spec.interfaces,
-  isDefault: .spec.isDefault, status: .status
+  isDefault: .spec.isDefault, serviceAllocation: .spec.serviceAllocation, status: .status
 }`;
+
+/** Namespaces, for `serviceAllocation.namespaceSelector`: the name and the labels only. */
+export const NAMESPACE_FILTER = `{name: .metadata.name, labels: (.metadata.labels // {})}`;
 
 /**
  * L2LBServices come as tuples (field order in L2LBSERVICE_FIELDS): there are tens of thousands of
@@ -81,9 +91,7 @@ export const ENDPOINTSLICE_FILTER = `{
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-type Rec = Record<string, unknown>;
-const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+type Rec = JsonObject;
 
 function strMap(v: unknown, what: string): Record<string, string> {
   if (v === undefined || v === null) return {};
@@ -151,8 +159,79 @@ export const parseService = guarded<ServiceState>(
     internalTrafficPolicy: str(r.internalTrafficPolicy),
     ingress: strList(r.ingress, 'status.loadBalancer.ingress'),
     conditions: conditions(r.conditions),
+    ...(r.ipFamilies !== undefined && r.ipFamilies !== null
+      ? { ipFamilies: strList(r.ipFamilies, 'spec.ipFamilies') }
+      : {}),
+    ...(str(r.ipFamilyPolicy) ? { ipFamilyPolicy: str(r.ipFamilyPolicy) } : {}),
+    labels: strMap(r.labels, 'metadata.labels'),
   }),
 );
+
+export const parseNamespace = guarded<NamespaceState>(
+  (r) => `Namespace ${str(r.name)}`,
+  (r) => ({ name: required(r, 'name'), labels: strMap(r.labels, 'metadata.labels') }),
+);
+
+const OPERATORS = new Set(['In', 'NotIn', 'Exists', 'DoesNotExist']);
+
+function labelSelector(v: unknown, what: string): LabelSelector | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isRec(v)) throw new Error(`${what} must be a label selector`);
+  const expressions = v.matchExpressions;
+  if (expressions !== undefined && expressions !== null && !Array.isArray(expressions))
+    throw new Error(`${what}.matchExpressions must be a list`);
+  return {
+    matchLabels: strMap(v.matchLabels, `${what}.matchLabels`),
+    matchExpressions: (expressions ?? []).map((e: unknown, i: number) => {
+      const where = `${what}.matchExpressions[${i}]`;
+      if (!isRec(e)) throw new Error(`${where} must be an object`);
+      const key = str(e.key);
+      if (!key) throw new Error(`${where}.key is missing`);
+      const operator = str(e.operator);
+      if (!operator || !OPERATORS.has(operator))
+        throw new Error(`${where}.operator must be one of In, NotIn, Exists, DoesNotExist`);
+      return {
+        key,
+        operator: operator as 'In' | 'NotIn' | 'Exists' | 'DoesNotExist',
+        values: strList(e.values, `${where}.values`),
+      };
+    }),
+  };
+}
+
+/**
+ * `spec.serviceAllocation`, parsed defensively: the CRD schema may not check it (older CRDs), so
+ * a malformed rule is reported on the L2LoadBalancer and freezes it instead of opening it to all.
+ */
+function serviceAllocation(v: unknown): { rule?: ServiceAllocation; error?: string } {
+  if (v === undefined || v === null) return {};
+  try {
+    if (!isRec(v)) throw new Error('spec.serviceAllocation must be an object');
+    const namespaceSelector = labelSelector(v.namespaceSelector, 'spec.serviceAllocation.namespaceSelector');
+    const serviceSelector = labelSelector(v.serviceSelector, 'spec.serviceAllocation.serviceSelector');
+    return {
+      rule: {
+        ...(v.namespaces !== undefined && v.namespaces !== null
+          ? { namespaces: strList(v.namespaces, 'spec.serviceAllocation.namespaces') }
+          : {}),
+        ...(namespaceSelector ? { namespaceSelector } : {}),
+        ...(serviceSelector ? { serviceSelector } : {}),
+      },
+    };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+function reservations(v: unknown): Reservation[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter(isRec).flatMap((r) => {
+    const address = str(r.address);
+    const service = str(r.service);
+    const until = str(r.until);
+    return address && service && until ? [{ address, service, until }] : [];
+  });
+}
 
 export const parseNode = guarded<NodeState>(
   (r) => `Node ${str(r.name)}`,
@@ -169,12 +248,15 @@ export interface L2LoadBalancerSnapshot {
   generation: number;
   conditions: Condition[];
   status: Rec;
+  /** `status.reservations`: released addresses kept for the Service that held them. */
+  reservations: Reservation[];
 }
 
 export const parseL2LoadBalancer = guarded<L2LoadBalancerSnapshot>(
   (r) => `L2LoadBalancer ${str(r.name)}`,
   (r) => {
     const status = isRec(r.status) ? r.status : {};
+    const allocation = serviceAllocation(r.serviceAllocation);
     return {
       balancer: {
         name: required(r, 'name'),
@@ -183,10 +265,13 @@ export const parseL2LoadBalancer = guarded<L2LoadBalancerSnapshot>(
         interfaces: strList(r.interfaces, 'spec.interfaces'),
         isDefault: r.isDefault === true,
         creationTimestamp: str(r.creationTimestamp) ?? '',
+        ...(allocation.rule ? { serviceAllocation: allocation.rule } : {}),
+        ...(allocation.error ? { serviceAllocationError: allocation.error } : {}),
       },
       generation: typeof r.generation === 'number' ? r.generation : 0,
       conditions: conditions(status.conditions),
       status,
+      reservations: reservations(status.reservations),
     };
   },
 );

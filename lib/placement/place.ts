@@ -177,7 +177,7 @@ function compareText(a: string, b: string): number {
 }
 
 export function place(input: PlacementInput): PlacementResult {
-  const plan = new Plan(input);
+  const plan = new Placement(input);
   plan.keepPreferred();
   plan.placeOrphans();
   // Voluntary moves wait for a calm run: while nodes fail, only what they held moves.
@@ -190,7 +190,7 @@ export function place(input: PlacementInput): PlacementResult {
 }
 
 /** The indices to place, the state of their placement in this run, and the steps of the algorithm. */
-class Plan {
+class Placement {
   private readonly cluster: Cluster;
   /** Indices in (serviceKey, l2lbName, index, key) order; positions in this array identify them. */
   private readonly work: IndexWork[];

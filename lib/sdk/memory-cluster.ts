@@ -3,11 +3,41 @@
 // separated from the rest). It serves `plan` (which shows what the cluster would look like after
 // the hook ran) and multi-step hook tests. The cluster tests use the real kube-apiserver.
 import type { ClusterObject } from './simulate';
-import type { PatchOperation } from './output';
+import type { JsonPatchOperation, PatchOperation } from './output';
+import { isRec, jsonEqual } from '../json';
 
 type Json = unknown;
-const isRec = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * RFC 6902 on a copy of `target` (add, replace, remove, test on object members), as the API server
+ * applies a JSON patch: all or nothing. Returns the patched copy, or the reason it failed.
+ */
+export function jsonPatch(
+  target: Json,
+  ops: readonly JsonPatchOperation[],
+): { ok: true; value: Json } | { ok: false; error: string } {
+  const doc = structuredClone(target);
+  for (const op of ops) {
+    const parts = op.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = parts.pop();
+    if (last === undefined) return { ok: false, error: `path ${op.path} is not supported` };
+    let parent: Json = doc;
+    for (const p of parts) parent = isRec(parent) ? parent[p] : undefined;
+    if (!isRec(parent)) return { ok: false, error: `path ${op.path} does not exist` };
+    if (op.op === 'test') {
+      if (!(last in parent) || !jsonEqual(parent[last], op.value))
+        return { ok: false, error: `test failed at ${op.path}` };
+    } else if (op.op === 'remove' || op.op === 'replace') {
+      if (!(last in parent)) return { ok: false, error: `path ${op.path} does not exist` };
+      if (op.op === 'remove') delete parent[last];
+      else parent[last] = structuredClone(op.value);
+    } else parent[last] = structuredClone(op.value);
+  }
+  return { ok: true, value: doc };
+}
 
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isRec(patch)) return patch;
@@ -76,6 +106,16 @@ export class MemoryCluster {
           if (merged.status === undefined) delete merged.status;
           this.objects.set(this.key(o), merged);
         }
+      } else if (op.operation === 'JSONPatch') {
+        const k = keyOf(op.apiVersion, op.kind, op.namespace, op.name);
+        const existing = this.objects.get(k);
+        if (!existing) {
+          errors.push(`${op.kind} ${op.name} not found`);
+          continue;
+        }
+        const r = jsonPatch(existing, op.jsonPatch);
+        if (!r.ok) errors.push(`${op.kind} ${op.name}: ${r.error}`);
+        else this.objects.set(k, r.value as ClusterObject);
       } else if (op.operation === 'MergePatch') {
         const k = keyOf(op.apiVersion, op.kind, op.namespace, op.name);
         const existing = this.objects.get(k);

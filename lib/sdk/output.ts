@@ -19,7 +19,20 @@ export type PatchOperation =
       subresource?: string;
       mergePatch: Record<string, unknown>;
       ignoreMissingObject?: boolean;
+    }
+  | {
+      operation: 'JSONPatch';
+      apiVersion: string;
+      kind: string;
+      namespace?: string;
+      name: string;
+      subresource?: string;
+      jsonPatch: JsonPatchOperation[];
     };
+
+/** One RFC 6902 operation; `test` makes the whole patch fail when the object is not as seen. */
+export type JsonPatchOperation =
+  { op: 'test' | 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
 
 export interface KubeObject {
   apiVersion: string;
@@ -76,10 +89,19 @@ export class PatchCollector {
     });
   }
 
+  /** A JSON patch; a missing object or a failed `test` fails the hook run, which then runs again. */
+  jsonPatch(ref: ObjectRef, patch: JsonPatchOperation[]): void {
+    this.operations.push({ operation: 'JSONPatch', ...ref, jsonPatch: patch });
+  }
+
   serialize(): string {
     return this.operations.map((o) => JSON.stringify(o) + '\n').join('');
   }
 }
+
+/** `/metadata/annotations/a~1b` for the key `a/b` (RFC 6901 escaping). */
+export const pointer = (...parts: string[]): string =>
+  parts.map((p) => '/' + p.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 
 export interface MetricOperation {
   name?: string;

@@ -105,7 +105,7 @@ test('the L2LBServices of a deleted Service are removed without waiting on the g
 // binding is in the group. Here: 100 Services, then 100 more at once.
 test('a burst of Service events gives the hook a binding context that grows with the cluster, not with burst x cluster', async () => {
   const c = cluster();
-  await c.createL2LoadBalancer('burst', { addressPool: ['2001:db8:200::/120'], nodeSelector: FRONTEND });
+  await c.createL2LoadBalancer('burst', { addressPool: ['198.51.100.0/24'], nodeSelector: FRONTEND });
   const createAll = async (namespace: string): Promise<void> => {
     await c.ensureNamespace(namespace);
     await Promise.all(

@@ -73,11 +73,11 @@ describe('reconcile hook: a Service asking for three public IPs', () => {
     expect(story.run().patches).toEqual([]);
   });
 
-  it('names its children <service>-<l2loadbalancer>-<index> with labels, MetalLB annotations and an owner reference', () => {
+  it('names its children <service>-<l2loadbalancer>-<index>-<hash> with labels, MetalLB annotations and an owner reference', () => {
     const story = new Story([...fixture('three-frontends.yaml'), service('web', count('2'))]);
     story.run();
     const [first] = story.children('web');
-    expect(first?.metadata.name).toBe('web-public-0');
+    expect(first?.metadata.name).toMatch(/^web-public-0-[0-9a-f]{8}$/);
     expect(first?.metadata.labels).toMatchObject({
       'network.deckhouse.io/parent-service': 'web',
       'network.deckhouse.io/l2-load-balancer': 'public',

@@ -48,6 +48,19 @@ export class Story {
     return run;
   }
 
+  /**
+   * One hook run on an older view of the cluster (a lagging snapshot), its patches applied to the
+   * live cluster; returns the errors the API server would answer.
+   */
+  runFrom(snapshot: readonly ClusterObject[]): string[] {
+    const run = runHookExecutable(RECONCILE_HOOK, groupContext(config, snapshot), {
+      values: { l2LoadBalancer: this.settings },
+    });
+    if (run.exitCode !== 0) throw new Error(`hook failed: ${run.stderr}`);
+    this.last = run;
+    return this.cluster.apply(run.patches);
+  }
+
   /** Runs until a run changes nothing but Events; returns the number of runs that changed something. */
   converge(max = 5): number {
     for (let i = 0; i < max; i++) {

@@ -27,6 +27,7 @@ describe('parseSettings: defaults', () => {
   it('fills every documented default into empty settings', () => {
     expect(expectSettings({})).toEqual({
       maxExternalIPsPerService: 16,
+      addressReservationSeconds: 600,
       rebalance: { mode: 'Gradual', minNodeReadySeconds: 60, maxMovesPerRun: 1 },
       speaker: {
         tolerations: [],
