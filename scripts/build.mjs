@@ -8,21 +8,12 @@
 import { build } from 'esbuild';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, basename } from 'node:path';
+import { ESBUILD_OPTIONS } from './sea.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const out = join(root, 'dist');
 
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  sourcemap: false,
-  legalComments: 'none',
-  logLevel: 'warning',
-  // Lazy-loaded optional parts of client-node we never use.
-  external: ['@aws-sdk/*', 'openid-client'],
-};
+const common = ESBUILD_OPTIONS;
 
 const entries = [];
 const hooksDir = join(root, 'hooks');

@@ -2,7 +2,7 @@
 // Packages the module directory that addon-operator (Deckhouse) or the standalone hooks image runs:
 //
 //   dist/package/l2-load-balancer/
-//     module.yaml  openapi/  crds/  docs/
+//     module.yaml  VERSION  openapi/  crds/  docs/
 //     monitoring/grafana-dashboards/<folder>/<name>.json   the dashboard of templates/dashboard.ts, where
 //                                                          Deckhouse modules keep their dashboards
 //     hooks/<hook>          one POSIX sh entry per hooks/<hook>.ts: `exec lib/l2lb-hooks <hook> "$@"`
@@ -15,13 +15,13 @@
 // The binary is built for the platform this runs on (its libc included): build the package on the
 // platform the hooks run on, as images/hooks/Dockerfile does.
 import { build } from 'esbuild';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
-  chmodSync,
   copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -30,6 +30,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildSea, ESBUILD_OPTIONS, run } from './sea.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const MODULE = 'l2-load-balancer';
@@ -38,22 +39,8 @@ const packageDir = join(root, 'dist', 'package');
 const target = join(packageDir, MODULE);
 // Built beside and renamed over the previous package, so a reader never sees half of one.
 const work = join(packageDir, `.${MODULE}.${process.pid}.tmp`);
-// The SEA sentinel and resource name that Node.js looks for (docs: "Single executable applications").
-const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-// postject is a devDependency (package.json), so packaging works offline.
-const POSTJECT = join(root, 'node_modules', '.bin', 'postject');
 
 const say = (msg) => process.stderr.write(`package: ${msg}\n`);
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  if (r.error || r.status !== 0) {
-    throw new Error(
-      `${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}${r.stdout}`,
-    );
-  }
-  return r.stdout;
-}
 
 function hookNames() {
   return readdirSync(join(root, 'hooks'))
@@ -77,12 +64,10 @@ function entryScript(hook) {
 async function writeDashboard(scratch, work) {
   const bundle = join(scratch, 'dashboard.mjs');
   await build({
+    ...ESBUILD_OPTIONS,
     entryPoints: [join(root, 'templates', 'dashboard.ts')],
     outfile: bundle,
-    bundle: true,
-    platform: 'node',
     format: 'esm',
-    logLevel: 'warning',
   });
   const { DASHBOARD_FILE, dashboardJson } = await import(pathToFileURL(bundle).href);
   mkdirSync(dirname(join(work, DASHBOARD_FILE)), { recursive: true });
@@ -101,15 +86,9 @@ async function main() {
   // 1. One CommonJS bundle with every hook, dispatched by name.
   const bundle = join(scratch, 'entry.js');
   await build({
+    ...ESBUILD_OPTIONS,
     entryPoints: [join(root, 'images', 'hooks', 'entry.ts')],
     outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    legalComments: 'none',
-    logLevel: 'warning',
-    external: ['@aws-sdk/*', 'openid-client'],
   });
   const dispatched = run(process.execPath, [bundle, '--list']).split('\n').filter(Boolean).sort();
   const missing = hookNames().filter((h) => !dispatched.includes(h));
@@ -117,20 +96,9 @@ async function main() {
     throw new Error(`images/hooks/entry.ts does not dispatch to ${missing.join(', ')}: add them to HOOKS`);
   }
 
-  // 2. The SEA blob (with V8's code cache, which shortens every hook start) and the binary.
-  const seaConfig = join(scratch, 'sea-config.json');
-  const blob = join(scratch, 'sea.blob');
-  writeFileSync(
-    seaConfig,
-    JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
-  );
-  run(process.execPath, ['--experimental-sea-config', seaConfig]);
+  // 2. The SEA binary.
   const binary = join(libDir, BINARY);
-  copyFileSync(process.execPath, binary);
-  chmodSync(binary, 0o755);
-  // Debug symbols are most of the difference between node's 99 MB and 87 MB; strip is optional.
-  if (spawnSync('strip', ['--version'], { stdio: 'ignore' }).status === 0) run('strip', [binary]);
-  run(POSTJECT, [binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE, '--overwrite']);
+  buildSea({ bundle, binary, scratch });
   const listed = run(binary, ['--list']).split('\n').filter(Boolean).sort();
   if (listed.join() !== dispatched.join()) {
     throw new Error(`${BINARY} lists ${listed.join(', ')}, the bundle ${dispatched.join(', ')}`);
@@ -143,6 +111,9 @@ async function main() {
   }
   copyFileSync(join(root, 'module.yaml'), join(work, 'module.yaml'));
   await writeDashboard(scratch, work);
+  // The version a user can name (`l2lb --version` prints the same): package.json's.
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  writeFileSync(join(work, 'VERSION'), `${version}\n`);
   rmSync(scratch, { recursive: true, force: true });
 
   // Another packaging run (a parallel test) may swap in its own package meanwhile: from the same

@@ -2,12 +2,14 @@
 // the failover benchmark: the bundle, a speaker process per node namespace, a stoppable TCP relay
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import type { ChildProcess } from 'node:child_process';
+import type { BuildOptions } from 'esbuild';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dump, load } from 'js-yaml';
+import ESBUILD_OPTIONS from '../scripts/esbuild-options.json';
 import { expectOk, KubeClient, kubeconfigTarget } from '../images/speaker/kube';
 import {
   L2LB_API_VERSION,
@@ -23,8 +25,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'l2lb-speakers-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 /**
- * The speaker bundle the tests run: built here from images/speaker/main.ts with the options of
- * scripts/build.mjs into a private temp file, so that it always matches the source and a
+ * The speaker bundle the tests run: built here from images/speaker/main.ts with the esbuild options
+ * every bundle shares (scripts/esbuild-options.json) into a private temp file, so that it always matches the source and a
  * concurrent `npm run build` (which deletes dist/) cannot pull it away mid-run.
  * L2LB_SPEAKER_BUNDLE=<path> runs a given bundle instead (e.g. dist/speaker/speaker.js in CI).
  */
@@ -34,15 +36,9 @@ export async function speakerBundle(): Promise<string> {
   if (existsSync(out)) return out;
   const { build } = await import('esbuild');
   await build({
+    ...(ESBUILD_OPTIONS as BuildOptions),
     entryPoints: [join(ROOT, 'images', 'speaker', 'main.ts')],
     outfile: out,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    legalComments: 'none',
-    logLevel: 'warning',
-    external: ['@aws-sdk/*', 'openid-client'],
   });
   return out;
 }

@@ -19,7 +19,7 @@ import type { HookConfig } from '../../lib/sdk/binding';
 import type { PatchOperation } from '../../lib/sdk/output';
 import { groupContext, runHookExecutable, type HookRun } from '../../lib/sdk/simulate';
 import { DASHBOARD_FILE, dashboardJson, grafanaDashboardDefinition } from '../../templates/dashboard';
-import { HOOKS_DIR, hooksDeployment } from '../../templates/standalone';
+import { VERSION } from '../../templates/images';
 import { fixture, ROOT } from '../support/hook-harness';
 
 jest.setTimeout(300_000);
@@ -81,6 +81,8 @@ describe('npm run package', () => {
     for (const p of ['module.yaml', 'openapi/config-values.yaml', 'openapi/values.yaml', 'docs/README.md']) {
       expect(existsSync(join(PACKAGE, p))).toBe(true);
     }
+    // The version a user can name, the one `l2lb --version` prints.
+    expect(readFileSync(join(PACKAGE, 'VERSION'), 'utf8')).toBe(`${VERSION}\n`);
     expect(readdirSync(join(PACKAGE, 'crds')).sort()).toEqual(
       readdirSync(join(ROOT, 'crds'))
         .filter((f) => f.endsWith('.yaml'))
@@ -198,33 +200,5 @@ describe('the packaged hooks, with no node on PATH', () => {
     expect(packaged.exitCode).toBe(1);
     expect(packaged.patches).toEqual([]);
     expect(packaged.stderr).toContain('"level":"error"');
-  });
-});
-
-describe('images/hooks/Dockerfile', () => {
-  const dockerfile = readFileSync(join(ROOT, 'images', 'hooks', 'Dockerfile'), 'utf8');
-
-  it('puts the packaged hooks where the standalone Deployment points shell-operator', () => {
-    const deployment = hooksDeployment({ image: 'x', speakerImage: 'y', metallbNamespace: 'z' });
-    expect(JSON.stringify(deployment)).toContain(
-      JSON.stringify({ name: 'SHELL_OPERATOR_HOOKS_DIR', value: HOOKS_DIR }),
-    );
-    expect(dockerfile).toContain(
-      `COPY --from=package /src/dist/package/l2-load-balancer/hooks ${HOOKS_DIR}\n`,
-    );
-  });
-
-  it('builds on the shell-operator version the cluster tests run', () => {
-    const version = /SHELL_OPERATOR_VERSION="\$\{L2LB_SHELL_OPERATOR_VERSION:-(v[\d.]+)\}"/.exec(
-      readFileSync(join(ROOT, 'scripts', 'binaries.sh'), 'utf8'),
-    )?.[1];
-    expect(version).toBeDefined();
-    expect(dockerfile).toContain(`FROM flant/shell-operator:${version}\n`);
-  });
-
-  it('copies only sources that exist into the build stage', () => {
-    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(' '));
-    expect(sources.length).toBeGreaterThan(5);
-    for (const s of sources) expect(existsSync(join(ROOT, s))).toBe(true);
   });
 });
