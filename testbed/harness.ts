@@ -44,7 +44,7 @@ export interface Probe {
 const live = new Set<Topology>();
 const children = new Set<ChildProcess>();
 
-function run(argv: readonly string[], timeoutMs = 10_000): Promise<string> {
+export function run(argv: readonly string[], timeoutMs = 10_000): Promise<string> {
   const [file, ...args] = argv;
   return new Promise((resolve, reject) => {
     execFile(file ?? '', args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {

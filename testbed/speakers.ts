@@ -18,7 +18,7 @@ import {
   LABEL_PARENT_SERVICE,
   MODULE_NAMESPACE,
 } from '../lib/model';
-import { spawnTracked } from './harness';
+import { run, spawnTracked } from './harness';
 
 const ROOT = resolve(__dirname, '..');
 const scratch = mkdtempSync(join(tmpdir(), 'l2lb-speakers-'));
@@ -66,6 +66,8 @@ export interface LogLine {
 
 export interface SpeakerProcess {
   node: string;
+  /** The process itself runs in this namespace (its metrics listen on that namespace's loopback). */
+  inNetns?: string;
   child: ChildProcess;
   logs: LogLine[];
   metricsPort: number;
@@ -91,14 +93,23 @@ export async function startSpeaker(opts: {
   kubeconfig: string;
   env?: Record<string, string>;
   echo?: boolean;
+  /**
+   * Run the whole process in the node's namespace (`ip netns exec`), as on a node with host
+   * networking: its heartbeat socket binds the node's address there. `kubeconfig` must then reach
+   * the API from inside (testbed/netns-api.ts). Otherwise it runs here and only its commands go in.
+   */
+  inNetns?: boolean;
 }): Promise<SpeakerProcess> {
   const bundle = await speakerBundle();
   const metricsPort = await freePort();
-  const child = spawnTracked([process.execPath, bundle], {
+  const argv = opts.inNetns
+    ? ['ip', 'netns', 'exec', opts.netns, process.execPath, bundle]
+    : [process.execPath, bundle];
+  const child = spawnTracked(argv, {
     PATH: process.env.PATH,
     NODE_NAME: opts.node,
     KUBECONFIG: opts.kubeconfig,
-    L2LB_NETNS: opts.netns,
+    ...(opts.inNetns ? {} : { L2LB_NETNS: opts.netns }),
     METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     LOG_LEVEL: 'debug',
     ...opts.env,
@@ -141,11 +152,26 @@ export async function startSpeaker(opts: {
       waiters.add(check);
       check();
     });
-  return { node: opts.node, child, logs, metricsPort, exited, waitForLog };
+  return {
+    node: opts.node,
+    ...(opts.inNetns ? { inNetns: opts.netns } : {}),
+    child,
+    logs,
+    metricsPort,
+    exited,
+    waitForLog,
+  };
 }
 
 /** The speaker's /metrics text. */
 export function metricsText(s: SpeakerProcess): Promise<string> {
+  if (s.inNetns) {
+    // Its loopback is the namespace's: fetch from in there.
+    const script =
+      `require('http').get('http://127.0.0.1:${s.metricsPort}/metrics',r=>{r.pipe(process.stdout)})` +
+      `.on('error',e=>{console.error(e.message);process.exit(1)})`;
+    return run(['ip', 'netns', 'exec', s.inNetns, process.execPath, '-e', script], 5000);
+  }
   return new Promise((resolve, reject) => {
     const req = http.get(
       { host: '127.0.0.1', port: s.metricsPort, path: '/metrics', timeout: 5000 },

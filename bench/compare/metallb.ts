@@ -5,7 +5,7 @@
 // Every MetalLB process runs with its network in a namespace — the speakers in their node's (they
 // answer ARP from a raw socket on eth0), the controller in a namespace of its own with only a
 // loopback (it listens on all addresses for metrics) — and reaches the API server through
-// bench/compare/relay.mjs: 127.0.0.1:6443 inside the namespace -> a Unix socket -> the API server
+// testbed/relay.mjs: 127.0.0.1:6443 inside the namespace -> a Unix socket -> the API server
 // on 127.0.0.1 of the root namespace. No connection leaves loopback.
 //
 // Failure detection: memberlist on (the Helm chart's default), bound to the node's address on the
@@ -15,12 +15,11 @@
 // its failover would be whatever the node lifecycle controller and the operator take.
 import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expectOk } from '../../images/speaker/kube';
 import { spawnTracked } from '../../testbed/harness';
-import { kubeconfigVia } from '../../testbed/speakers';
+import { NetnsApiRelay } from '../../testbed/netns-api';
 import {
   type Bed,
   type BedService,
@@ -38,7 +37,6 @@ import {
 const ROOT = resolve(__dirname, '..', '..');
 const NS = 'metallb-system';
 const APP_NS = 'metallb-bench';
-const RELAY_PORT = 6443;
 const ML_PORT = 7946;
 const SPEAKER_LABELS = { app: 'metallb', component: 'speaker' };
 
@@ -89,12 +87,9 @@ export class MetallbBed implements Bed {
   readonly label: string;
   readonly services: BedService[] = [];
   private readonly speakers = new Map<string, { child: ChildProcess; log: LogTail }>();
-  private readonly relays: ChildProcess[] = [];
+  private readonly relay: NetnsApiRelay;
   private controller?: { child: ChildProcess; log: LogTail };
-  private unixServer?: net.Server;
-  private readonly sockets = new Set<net.Socket>();
   private readonly dir: string;
-  private readonly socketPath: string;
   private readonly controllerNs: string;
   private viaRelay = '';
   private readonly mlSecretDir: string;
@@ -107,7 +102,7 @@ export class MetallbBed implements Bed {
   ) {
     this.label = `MetalLB ${bins.version}`;
     this.dir = join(ctx.scratch, 'metallb');
-    this.socketPath = join(this.dir, 'api.sock');
+    this.relay = new NetnsApiRelay(ctx.kubeconfig, ctx.server);
     this.mlSecretDir = join(this.dir, 'memberlist');
     // Under the topology's prefix, so the harness's sweep of a killed run removes it too.
     this.controllerNs = `${ctx.topo.prefix}-mc`;
@@ -137,46 +132,6 @@ export class MetallbBed implements Bed {
         timeoutMs: 10_000,
       }),
     );
-  }
-
-  /** The root end of the relays: a Unix socket whose connections go to the API server. */
-  private async startUnixRelay(): Promise<void> {
-    const api = new URL(this.ctx.server);
-    const server = net.createServer((client) => {
-      const upstream = net.connect(Number(api.port), api.hostname);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(this.socketPath, () => res());
-    });
-    this.unixServer = server;
-  }
-
-  /** The namespace end: 127.0.0.1:6443 inside `netns` -> the Unix socket. */
-  private async startNsRelay(netns: string): Promise<void> {
-    const child = spawnTracked([
-      'ip',
-      'netns',
-      'exec',
-      netns,
-      process.execPath,
-      join(__dirname, 'relay.mjs'),
-      String(RELAY_PORT),
-      this.socketPath,
-    ]);
-    const log = new LogTail(`relay ${netns}`, 50);
-    log.attach(child);
-    this.relays.push(child);
-    if ((await log.waitFor(/^listening$/, 10_000)) === undefined)
-      throw new Error(`the API relay in ${netns} did not start:\n${log.tail()}`);
   }
 
   private async nodeObjects(): Promise<void> {
@@ -251,13 +206,12 @@ export class MetallbBed implements Bed {
     await this.nodeObjects();
     await this.podObjects();
 
-    await this.startUnixRelay();
-    this.viaRelay = kubeconfigVia(ctx.kubeconfig, `https://127.0.0.1:${RELAY_PORT}`);
     await run(['ip', 'netns', 'add', this.controllerNs]);
     this.controllerNsMade = true;
     await run(['ip', '-n', this.controllerNs, 'link', 'set', 'lo', 'up']);
-    await this.startNsRelay(this.controllerNs);
-    for (const n of ctx.topo.nodes) await this.startNsRelay(n.netns);
+    // Every namespace gets the same kubeconfig: the relay listens on the same port in each.
+    this.viaRelay = await this.relay.kubeconfigFor(this.controllerNs);
+    for (const n of ctx.topo.nodes) await this.relay.kubeconfigFor(n.netns);
 
     this.controller = this.spawn('controller', this.controllerNs, this.bins.controller, [
       `--namespace=${NS}`,
@@ -408,14 +362,8 @@ export class MetallbBed implements Bed {
   async down(): Promise<void> {
     await Promise.all([...this.speakers.values()].map((s) => stopChild(s.child, 5000)));
     await stopChild(this.controller?.child, 5000);
-    await Promise.all(this.relays.map((r) => stopChild(r, 2000)));
-    this.relays.length = 0;
-    for (const s of this.sockets) s.destroy();
-    const server = this.unixServer;
-    this.unixServer = undefined;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
+    await this.relay.stop();
     this.deleteControllerNsSync();
-    rmSync(this.socketPath, { force: true });
   }
 
   diagnostics(): string {
