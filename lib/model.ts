@@ -40,6 +40,8 @@ export interface LeaseState {
   /** microTime of the last renewal (ISO 8601), absent when the speaker released it. */
   renewTime?: string;
   durationSeconds: number;
+  /** Where the speaker listens for heartbeats (annotation, lib/speaker/heartbeat/peers.ts). */
+  heartbeatEndpoints?: string;
 }
 
 /** An `L2LoadBalancer` object (cluster-scoped). */

@@ -3,13 +3,16 @@
 // (lib/speaker/heartbeat). Peers and their endpoints come from the Leases (peers.ts); the state
 // changes go to `changed` so that the speaker decides again at once.
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { PeerState, Transition } from '../../lib/speaker/heartbeat/liveness';
+import { combineLiveness, isolated, type LeaseLiveness } from '../../lib/speaker/heartbeat/combine';
+import type { PeerState, Transition, Verdict } from '../../lib/speaker/heartbeat/liveness';
 import type { Endpoint, HeartbeatPeer } from '../../lib/speaker/heartbeat/peers';
 import { HeartbeatReceiver } from '../../lib/speaker/heartbeat/receiver';
 import {
   encodeBeat,
+  heartbeatKey,
   LAST_SEQUENCE,
   MAX_BEAT_BYTES,
   type HeartbeatKey,
@@ -91,6 +94,23 @@ export class HeartbeatMetrics {
   }
 }
 
+/** The shortest key accepted: the module writes 32 random bytes. */
+const MIN_KEY_BYTES = 16;
+
+/** The key in the mounted Secret's file (its raw bytes). Throws naming the file and what is wrong. */
+export function readHeartbeatKey(path: string): HeartbeatKey {
+  let secret: Buffer;
+  try {
+    secret = readFileSync(path);
+  } catch (e) {
+    const why = typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e);
+    throw new Error(`heartbeat key ${path}: ${why}`);
+  }
+  if (secret.length < MIN_KEY_BYTES)
+    throw new Error(`heartbeat key ${path}: ${secret.length} bytes, want at least ${MIN_KEY_BYTES}`);
+  return heartbeatKey(secret);
+}
+
 const family = (address: string): 'udp4' | 'udp6' => (address.includes(':') ? 'udp6' : 'udp4');
 
 export class Heartbeats {
@@ -163,6 +183,20 @@ export class Heartbeats {
 
   states(): ReadonlyMap<string, PeerState> {
     return this.receiver.tracker.states();
+  }
+
+  verdict(node: string): Verdict | undefined {
+    return this.receiver.tracker.verdicts().get(node);
+  }
+
+  /** decide()'s `liveUntil`: the Lease liveness of each node with the heartbeats folded in. */
+  liveUntil(leases: ReadonlyMap<string, LeaseLiveness>, now: number): Map<string, number> {
+    return combineLiveness(leases, this.receiver.tracker.verdicts(), now, this.receiver.tracker.detectionMs);
+  }
+
+  /** Peers heard before, none heard now (combine.ts). */
+  isolated(): boolean {
+    return isolated(this.receiver.tracker.verdicts());
   }
 
   /** From now on every beat says "leaving"; one goes out at once. */

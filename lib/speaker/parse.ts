@@ -1,5 +1,6 @@
 // Kubernetes objects (untyped JSON from the API) into the speaker's types, at the boundary.
 import { LABEL_L2LB, LABEL_PARENT_SERVICE, LEASE_PREFIX, type Condition, type LeaseState } from '../model';
+import { HEARTBEAT_ANNOTATION } from './heartbeat/peers';
 import { canonicalAddress, parseSpeakerPool } from './pools';
 import type { IndexStatus, SpeakerBalancer, SpeakerIndex } from './types';
 
@@ -86,10 +87,12 @@ export function parseLease(v: unknown): LeaseState | undefined {
   const holder = str(spec.holderIdentity);
   const renewTime = str(spec.renewTime);
   const duration = spec.leaseDurationSeconds;
+  const endpoints = str(obj(obj(o.metadata).annotations)[HEARTBEAT_ANNOTATION]);
   return {
     node,
     // A lease without a holder was released: it counts as expired.
     ...(renewTime && holder ? { renewTime } : {}),
     durationSeconds: typeof duration === 'number' ? duration : 0,
+    ...(endpoints ? { heartbeatEndpoints: endpoints } : {}),
   };
 }

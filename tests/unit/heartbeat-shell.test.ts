@@ -1,10 +1,13 @@
 // The heartbeat shell on real UDP sockets over loopback: two speakers' heartbeats find each other,
 // notice a silent one, a leaving one, and drop what a stranger sends to the port.
 import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { heartbeatKey, encodeBeat } from '../../lib/speaker/heartbeat/wire';
 import type { Transition } from '../../lib/speaker/heartbeat/liveness';
-import { Heartbeats } from '../../images/speaker/heartbeat';
+import { Heartbeats, readHeartbeatKey } from '../../images/speaker/heartbeat';
 import type { Logger } from '../../images/speaker/log';
 
 const KEY = heartbeatKey(Buffer.from('7c'.repeat(32), 'hex'));
@@ -101,5 +104,22 @@ describe('heartbeats on loopback', () => {
       await new Promise((r) => setTimeout(r, 10));
     expect(await counts()).toEqual([1, 1, 1, 1]);
     expect(a.h.state('lb-node-2')).toBe('unknown');
+  });
+});
+
+describe('the heartbeat key file', () => {
+  it('reads the mounted Secret bytes, and names the file when it is missing or too short', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'l2lb-key-'));
+    try {
+      const good = join(dir, 'key');
+      writeFileSync(good, Buffer.alloc(32, 7));
+      expect(readHeartbeatKey(good)).toEqual(heartbeatKey(Buffer.alloc(32, 7)));
+      const short = join(dir, 'short');
+      writeFileSync(short, 'abc');
+      expect(() => readHeartbeatKey(short)).toThrow(`heartbeat key ${short}: 3 bytes, want at least 16`);
+      expect(() => readHeartbeatKey(join(dir, 'absent'))).toThrow(/heartbeat key .*absent: ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

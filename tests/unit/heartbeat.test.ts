@@ -2,7 +2,7 @@ import { combineLiveness, isolated, takeoverCause } from '../../lib/speaker/hear
 import { LivenessTracker, type PeerState } from '../../lib/speaker/heartbeat/liveness';
 import { HeartbeatReceiver } from '../../lib/speaker/heartbeat/receiver';
 import { parseHeartbeatConfig } from '../../lib/speaker/heartbeat/config';
-import { formatEndpoints, parseEndpoints } from '../../lib/speaker/heartbeat/peers';
+import { formatEndpoints, parseEndpoints, peersFromLeases } from '../../lib/speaker/heartbeat/peers';
 import { ReplayGuard } from '../../lib/speaker/heartbeat/replay';
 import {
   encodeBeat,
@@ -404,5 +404,17 @@ describe('heartbeat and Lease together', () => {
     expect(takeoverCause({ state: 'leaving', since: 0 }, false)).toBe('graceful');
     expect(takeoverCause({ state: 'unknown', since: 0 }, true)).toBe('graceful');
     expect(takeoverCause(undefined, false)).toBe('lease');
+  });
+});
+
+describe('heartbeat peers from the speaker Leases', () => {
+  it('takes each Lease that names its endpoints, and leaves the others to the Lease alone', () => {
+    expect(
+      peersFromLeases([
+        { node: 'lb-node-1', durationSeconds: 30, heartbeatEndpoints: '192.0.2.11:7947' },
+        { node: 'lb-node-2', durationSeconds: 30 },
+        { node: 'lb-node-3', durationSeconds: 30, heartbeatEndpoints: 'garbage' },
+      ]),
+    ).toEqual([{ node: 'lb-node-1', endpoints: [{ address: '192.0.2.11', port: 7947 }] }]);
   });
 });

@@ -6,6 +6,7 @@
 // speaker bound, not a guess among a Node's InternalIP/ExternalIP entries. It costs no extra write:
 // the annotation rides on the Lease the speaker creates and renews anyway.
 import { canonicalAddress } from '../../address/pool';
+import type { LeaseState } from '../../model';
 
 export const HEARTBEAT_ANNOTATION = 'network.deckhouse.io/heartbeat-endpoints';
 export const DEFAULT_HEARTBEAT_PORT = 7947;
@@ -42,4 +43,12 @@ export function parseEndpoints(value: string | undefined): Endpoint[] {
     out.push({ address, port });
   }
   return out;
+}
+
+/** The heartbeat peers: every speaker Lease that names where it listens (this node's own included). */
+export function peersFromLeases(leases: readonly LeaseState[]): HeartbeatPeer[] {
+  return leases.flatMap((l) => {
+    const endpoints = parseEndpoints(l.heartbeatEndpoints);
+    return endpoints.length ? [{ node: l.node, endpoints }] : [];
+  });
 }
