@@ -164,6 +164,11 @@ export class Topology {
     this.clientNs = `${prefix}-cl`;
   }
 
+  /** Runs a Node.js script inside a namespace as a tracked child (killed with the run). */
+  runScript(netns: string, script: string, args: readonly string[]): ChildProcess {
+    return spawnTracked(['ip', 'netns', 'exec', netns, process.execPath, script, ...args]);
+  }
+
   /** Runs a command inside a namespace. */
   exec(netns: string, argv: readonly string[], timeoutMs?: number): Promise<string> {
     return run(['ip', 'netns', 'exec', netns, ...argv], timeoutMs);
@@ -209,17 +214,18 @@ export class Topology {
     return link[0]?.address ?? '';
   }
 
-  async build(nodeCount: number, here: string): Promise<void> {
+  async build(nodeCount: number, here: string, layout: Layout = {}): Promise<void> {
     await this.addNs(this.bridgeNs);
     await this.ip(this.bridgeNs, ['link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
     await this.ip(this.bridgeNs, ['link', 'set', 'br0', 'up']);
     for (let i = 1; i <= nodeCount; i++) {
+      const host = (layout.firstHost ?? 10) + i;
       const node: NodeNs = {
-        name: `node-${i}`,
+        name: layout.names?.[i - 1] ?? `node-${i}`,
         netns: `${this.prefix}-n${i}`,
         bridgePort: `n${i}`,
-        ip4: `${SUBNET4}.${10 + i}`,
-        ip6: `${SUBNET6}:${10 + i}`,
+        ip4: `${SUBNET4}.${host}`,
+        ip6: `${SUBNET6}:${host}`,
         mac: '',
       };
       node.mac = await this.attach(node.netns, node.bridgePort, node.ip4, node.ip6);
@@ -227,13 +233,7 @@ export class Topology {
     }
     await this.attach(this.clientNs, 'cl', this.client.ip4, this.client.ip6);
     for (const node of this.nodes) {
-      const server = spawnTracked([
-        'ip',
-        'netns',
-        'exec',
-        node.netns,
-        process.execPath,
-        join(here, 'node-server.mjs'),
+      const server = this.runScript(node.netns, join(here, 'node-server.mjs'), [
         node.name,
         String(HTTP_PORT),
       ]);
@@ -312,13 +312,7 @@ export class Topology {
 
   /** Starts the client's prober: every target every `intervalMs`, `count` rounds. */
   probe(here: string, targets: readonly string[], intervalMs: number, count: number, timeoutMs = 200): Probe {
-    const child = spawnTracked([
-      'ip',
-      'netns',
-      'exec',
-      this.clientNs,
-      process.execPath,
-      join(here, 'probe.mjs'),
+    const child = this.runScript(this.clientNs, join(here, 'probe.mjs'), [
       String(intervalMs),
       String(count),
       String(timeoutMs),
@@ -356,14 +350,26 @@ export class Topology {
   }
 }
 
+/** How the nodes of a topology are named and numbered (defaults: node-1.., 192.0.2.11..). */
+export interface Layout {
+  /** Node names, e.g. the Nodes of a cluster; missing ones are `node-<i>`. */
+  names?: readonly string[];
+  /** Node i gets host number firstHost + i in both subnets (default 10), e.g. to stay out of a pool. */
+  firstHost?: number;
+}
+
 /** Builds a topology with `nodeCount` node namespaces; destroy() it in afterAll. */
-export async function createTopology(nodeCount: number, here: string): Promise<Topology> {
+export async function createTopology(
+  nodeCount: number,
+  here: string,
+  layout: Layout = {},
+): Promise<Topology> {
   installHandlers();
   sweepStale();
   const t = new Topology(`l2t${process.pid}x${randomBytes(2).toString('hex')}`);
   live.add(t);
   try {
-    await t.build(nodeCount, here);
+    await t.build(nodeCount, here, layout);
   } catch (e) {
     t.destroySync();
     throw e;
