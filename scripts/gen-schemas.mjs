@@ -49,8 +49,9 @@ async function main() {
     `  properties: { ...configValuesSchema.properties, ${inline(properties)} },\n` +
     `};\n`;
 
+  // doc-ru-*.yaml hold the Russian descriptions of the docs, not CRDs.
   const crdFiles = readdirSync(join(root, 'crds'))
-    .filter((f) => f.endsWith('.yaml'))
+    .filter((f) => f.endsWith('.yaml') && !f.startsWith('doc-'))
     .sort();
   const crds = crdFiles.map((f) => readYaml(join('crds', f)));
   const crdsTs =

@@ -800,7 +800,8 @@ function isCrd(doc: unknown): doc is V1CustomResourceDefinition {
 
 /** Reads every CustomResourceDefinition from the `.yaml`/`.yml`/`.json` files of `dir`. */
 export async function readCrds(dir: string): Promise<V1CustomResourceDefinition[]> {
-  const files = (await readdir(dir)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+  // doc-*.yaml beside the CRDs are their translated descriptions (Deckhouse's doc-ru-<crd>.yaml).
+  const files = (await readdir(dir)).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.startsWith('doc-')).sort();
   const crds: V1CustomResourceDefinition[] = [];
   for (const f of files) {
     const text = await readFile(join(dir, f), 'utf8');

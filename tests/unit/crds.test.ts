@@ -37,7 +37,7 @@ interface Crd {
 
 const crdDir = join(__dirname, '..', '..', 'crds');
 const files = readdirSync(crdDir)
-  .filter((f) => f.endsWith('.yaml'))
+  .filter((f) => f.endsWith('.yaml') && !f.startsWith('doc-'))
   .sort();
 const byFile = new Map(files.map((f) => [f, load(readFileSync(join(crdDir, f), 'utf8')) as Crd]));
 const byKind = new Map([...byFile.values()].map((crd) => [crd.spec.names.kind, crd]));

@@ -1,7 +1,7 @@
 // The Deckhouse packaging conventions the module follows, each stated as what Deckhouse reads:
 // module.yaml (the Module object and the disable confirmation), the OpenAPI case tests, the Russian
 // documentation beside the English, and the user-authz roles.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import type { SchemaObject } from 'ajv';
@@ -18,6 +18,7 @@ import { DASHBOARD_FILE, dashboardJson, grafanaDashboardDefinition } from '../..
 import { GRAFANA_DASHBOARD_CRD, moduleObjects, PODMONITOR_CRD } from '../../templates/module-objects';
 import type { PolicyRule } from '../../templates/rbac';
 import { ACCESS_LEVEL_ANNOTATION } from '../../templates/user-authz';
+import { fencedBlocks } from '../../scripts/gen-docs';
 
 const root = join(__dirname, '..', '..');
 const read = (rel: string): string => readFileSync(join(root, rel), 'utf8');
@@ -265,4 +266,134 @@ describe('the Grafana dashboard, the Deckhouse way and the standalone way', () =
       'ConfigMap/l2-load-balancer-dashboard',
     ]);
   });
+});
+
+describe('Russian documentation beside the English', () => {
+  /** Every place of a schema that carries a description, as a path; `<-` marks a structural key. */
+  function described(node: unknown, path = ''): string[] {
+    if (typeof node !== 'object' || node === null) return [];
+    const n = node as {
+      description?: unknown;
+      properties?: Record<string, unknown>;
+      items?: unknown;
+      additionalProperties?: unknown;
+    };
+    return [
+      ...(typeof n.description === 'string' ? [path || '.'] : []),
+      ...Object.entries(n.properties ?? {}).flatMap(([k, v]) => described(v, `${path}.${k}`)),
+      ...described(n.items, `${path}[]`),
+      ...described(n.additionalProperties, `${path}{}`),
+    ];
+  }
+
+  /** Every key of a translation file that is not structure or a description. */
+  function foreignKeys(node: unknown, path = ''): string[] {
+    if (typeof node !== 'object' || node === null) return [];
+    return Object.entries(node).flatMap(([k, v]) => {
+      if (k === 'description') return typeof v === 'string' ? [] : [`${path}.description`];
+      if (k === 'properties')
+        return Object.entries(v as object).flatMap(([name, child]) => foreignKeys(child, `${path}.${name}`));
+      if (k === 'items' || k === 'additionalProperties') return foreignKeys(v, `${path}[${k}]`);
+      // `type` is kept at the root as Deckhouse's doc-ru files do; it says nothing new.
+      if (k === 'type' && path === '') return [];
+      return [`${path}.${k}`];
+    });
+  }
+
+  /** Every path of a translation file, described or not. */
+  function paths(node: unknown, path = ''): string[] {
+    if (typeof node !== 'object' || node === null) return [];
+    const n = node as {
+      properties?: Record<string, unknown>;
+      items?: unknown;
+      additionalProperties?: unknown;
+    };
+    return [
+      ...Object.entries(n.properties ?? {}).flatMap(([k, v]) => [
+        `${path}.${k}`,
+        ...paths(v, `${path}.${k}`),
+      ]),
+      ...(n.items ? [`${path}[]`, ...paths(n.items, `${path}[]`)] : []),
+      ...(n.additionalProperties ? [`${path}{}`, ...paths(n.additionalProperties, `${path}{}`)] : []),
+    ];
+  }
+
+  const cyrillic = /[а-яё]{3}/i;
+
+  it('has a docs/<NAME>_RU.md for every docs/<NAME>.md, and nothing else in Russian', () => {
+    const files = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md'));
+    const english = files.filter((f) => !f.endsWith('_RU.md'));
+    expect(english.sort()).toEqual(['CONFIGURATION.md', 'CR.md', 'EXAMPLES.md', 'FAQ.md', 'README.md']);
+    expect(files.filter((f) => f.endsWith('_RU.md')).sort()).toEqual(
+      english.map((f) => f.replace(/\.md$/, '_RU.md')).sort(),
+    );
+    for (const f of english) expect(read(`docs/${f.replace(/\.md$/, '_RU.md')}`)).toMatch(cyrillic);
+  });
+
+  it('gives the Russian docs the same sections, code blocks and links as the English ones', () => {
+    for (const f of ['README', 'EXAMPLES', 'FAQ']) {
+      const en = read(`docs/${f}.md`);
+      const ru = read(`docs/${f}_RU.md`);
+      const headings = (md: string) => md.split('\n').filter((l) => /^#{1,6} /.test(l)).length;
+      expect({ f, headings: headings(ru) }).toEqual({ f, headings: headings(en) });
+      const blocks = (md: string, file: string) => fencedBlocks(md, file).map((b) => b.lang);
+      expect({ f, blocks: blocks(ru, f) }).toEqual({ f, blocks: blocks(en, f) });
+      // Links to the other docs point at their Russian versions.
+      expect(ru).not.toMatch(/\]\((?!https?:)[A-Z]+\.md/);
+    }
+  });
+
+  it('describes every setting in openapi/doc-ru-config-values.yaml, with no setting the schema lacks', () => {
+    const en = readYaml('openapi/config-values.yaml');
+    const ru = readYaml('openapi/doc-ru-config-values.yaml');
+    expect(described(ru)).toEqual(described(en));
+    const known = new Set(paths(en));
+    expect(paths(ru).filter((p) => !known.has(p))).toEqual([]);
+    expect(foreignKeys(ru)).toEqual([]);
+    const texts = (node: unknown): string[] =>
+      typeof node !== 'object' || node === null
+        ? []
+        : Object.entries(node).flatMap(([k, v]) => (k === 'description' ? [String(v)] : texts(v)));
+    for (const text of texts(ru)) expect(text).toMatch(cyrillic);
+  });
+
+  const crdFiles = readdirSync(join(root, 'crds')).filter(
+    (f) => f.endsWith('.yaml') && !f.startsWith('doc-'),
+  );
+
+  it('has a crds/doc-ru-<crd>.yaml for every CRD, and no other', () => {
+    expect(
+      readdirSync(join(root, 'crds'))
+        .filter((f) => f.startsWith('doc-'))
+        .sort(),
+    ).toEqual(crdFiles.map((f) => `doc-ru-${f}`).sort());
+  });
+
+  it.each(crdFiles.map((f) => [f]))(
+    'crds/doc-ru-%s describes every described field and printer column of the CRD, and nothing it lacks',
+    (file) => {
+      interface Version {
+        name: string;
+        additionalPrinterColumns?: { name: string; description?: string }[];
+        schema?: { openAPIV3Schema: unknown };
+      }
+      const en = (readYaml(`crds/${file}`) as { spec: { versions: Version[] } }).spec.versions;
+      const doc = readYaml(`crds/doc-ru-${file}`) as { spec: { versions: Version[] } };
+      expect(Object.keys(doc)).toEqual(['spec']);
+      expect(Object.keys(doc.spec)).toEqual(['versions']);
+      expect(doc.spec.versions.map((v) => v.name)).toEqual(en.map((v) => v.name));
+      for (const [i, v] of en.entries()) {
+        const ru = doc.spec.versions[i]!;
+        const schema = v.schema?.openAPIV3Schema;
+        expect(described(ru.schema?.openAPIV3Schema)).toEqual(described(schema));
+        const known = new Set(paths(schema));
+        expect(paths(ru.schema?.openAPIV3Schema).filter((p) => !known.has(p))).toEqual([]);
+        expect(foreignKeys(ru.schema?.openAPIV3Schema)).toEqual([]);
+        const columns = (cs: Version['additionalPrinterColumns']) =>
+          (cs ?? []).filter((c) => c.description).map((c) => c.name);
+        expect(columns(ru.additionalPrinterColumns)).toEqual(columns(v.additionalPrinterColumns));
+        expect(JSON.stringify(ru)).toMatch(cyrillic);
+      }
+    },
+  );
 });
