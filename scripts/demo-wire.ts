@@ -5,20 +5,27 @@
 // SIGKILLed and its cable pulled) while the client asks every address every 10 ms, and the demo
 // prints which addresses moved and how long the client saw no answer.
 //
-// The namespaces, the bridge, the speakers and the probes are the network tests' own
-// (testbed/harness.ts, testbed/speakers.ts); everything is removed by stop(), on exit, on Ctrl-C
-// and on failure. Addresses are documentation ranges only, configured inside the namespaces.
+// The namespaces, the bridge, the speaker launcher and the API relay are the network tests' own
+// (testbed/harness.ts, testbed/speakers.ts, testbed/netns-api.ts): each speaker runs inside its
+// node's namespace as on a host-network Pod, with the DaemonSet's environment and the heartbeat key
+// of the module's Secret. Everything is removed by stop(), on exit, on Ctrl-C and on failure.
+// Addresses are documentation ranges only, configured inside the namespaces.
 //
 //   const wire = await showWire({ cluster: m, settings, out, say });   // undefined: no namespaces here
 //   ...
 //   await wire?.stop();
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LABEL_MEMBER, MODULE_NAMESPACE } from '../lib/model';
 import { parseSettings } from '../lib/settings';
+import { load } from 'js-yaml';
+import { HEARTBEAT_KEY_FIELD, HEARTBEAT_KEY_SECRET } from '../templates/heartbeat-key';
 import { speakerEnv } from '../templates/speaker';
 import { createTopology, netnsUnavailable, waitForLine, type Topology } from '../testbed/harness';
+import { NetnsApiRelay } from '../testbed/netns-api';
 import { startSpeaker, type SpeakerProcess } from '../testbed/speakers';
 
 const HERE = join(__dirname, 'demo-wire');
@@ -147,6 +154,35 @@ function speakerSettingsEnv(settings: Record<string, unknown>): Record<string, s
   return env;
 }
 
+/** The API server of a kubeconfig (its first cluster). */
+function serverOf(kubeconfig: string): string {
+  const doc = load(readFileSync(kubeconfig, 'utf8')) as { clusters?: { cluster?: { server?: string } }[] };
+  const server = doc.clusters?.[0]?.cluster?.server;
+  if (!server) throw new Error(`${kubeconfig} names no API server`);
+  return server;
+}
+
+/**
+ * The heartbeat key the hooks keep in a Secret, written where the speakers can read it (the
+ * DaemonSet mounts it); undefined while there is none (the speakers then run without heartbeats).
+ */
+async function heartbeatKeyFile(cluster: WireCluster, dir: string): Promise<string | undefined> {
+  let secret: { data?: Record<string, string> };
+  try {
+    secret = await cluster.request(
+      'GET',
+      `/api/v1/namespaces/${MODULE_NAMESPACE}/secrets/${HEARTBEAT_KEY_SECRET}`,
+    );
+  } catch {
+    return undefined;
+  }
+  const key = secret.data?.[HEARTBEAT_KEY_FIELD];
+  if (!key) return undefined;
+  const file = join(dir, HEARTBEAT_KEY_FIELD);
+  writeFileSync(file, Buffer.from(key, 'base64'), { mode: 0o600 });
+  return file;
+}
+
 /**
  * The client's asks: `rounds` rounds of one ask per target every `intervalMs`. `asks` fills as the
  * answers come; `done` resolves when the client has exited.
@@ -247,6 +283,12 @@ export async function showWire(opts: WireOptions): Promise<Wire | undefined> {
   const speakers = new Map<string, SpeakerProcess>();
   const servers: ChildProcess[] = [];
   let topo: Topology | undefined;
+  // The speakers run inside their node's namespace (host network, as in the DaemonSet): the API
+  // server on the root namespace's loopback is reached through a relay in each namespace.
+  const relay = new NetnsApiRelay(cluster.kubeconfigPath, serverOf(cluster.kubeconfigPath));
+  const scratch = mkdtempSync(join(tmpdir(), 'l2lb-wire-'));
+  const removeScratch = (): void => rmSync(scratch, { recursive: true, force: true });
+  process.once('exit', removeScratch);
   let stopped = false;
   const wire: Wire = {
     async stop(): Promise<void> {
@@ -254,7 +296,9 @@ export async function showWire(opts: WireOptions): Promise<Wire | undefined> {
       stopped = true;
       for (const s of speakers.values()) s.child.kill('SIGKILL');
       for (const s of servers) s.kill('SIGKILL');
+      await relay.stop();
       await topo?.destroy();
+      removeScratch();
     },
   };
 
@@ -278,13 +322,16 @@ export async function showWire(opts: WireOptions): Promise<Wire | undefined> {
 
     say('starting a speaker on each node (the environment the DaemonSet gives it, from the settings)');
     const env = speakerSettingsEnv(opts.settings);
+    const keyFile = await heartbeatKeyFile(cluster, scratch);
+    if (keyFile) env.HEARTBEAT_KEY_FILE = keyFile;
     for (const n of bed.nodes) {
       speakers.set(
         n.name,
         await startSpeaker({
           node: n.name,
           netns: n.netns,
-          kubeconfig: cluster.kubeconfigPath,
+          kubeconfig: await relay.kubeconfigFor(n.netns),
+          inNetns: true,
           // NODE_IP: what the downward API gives the pod (status.hostIP), the node's own address.
           env: { ...env, NODE_IP: n.ip4 },
           echo: opts.verbose === true,
