@@ -1,4 +1,4 @@
-// Bounded quoting of user text (DESIGN §2.3). Whatever a user wrote (an annotation, a name, a pool
+// Bounded quoting of user text (docs/ARCHITECTURE.md §2.3). Whatever a user wrote (an annotation, a name, a pool
 // entry, a selector) appears in conditions, Events and L2LoadBalancer status only up to a short
 // bound: a 40 KB annotation quoted whole made a condition message over the API server's 32 KiB
 // limit, the status write was refused and the failing run blocked every other Service's queue.

@@ -82,7 +82,7 @@ export interface NamespaceState {
 }
 
 /**
- * A released address kept for the Service that held it (DESIGN §4.1), recorded in the
+ * A released address kept for the Service that held it (docs/ARCHITECTURE.md §4.1), recorded in the
  * L2LoadBalancer's `status.reservations` so a restarted hook still knows it.
  */
 export interface Reservation {
@@ -196,7 +196,7 @@ export interface HeartbeatSettings {
 export interface ModuleSettings {
   loadBalancerClass?: string;
   maxExternalIPsPerService: number;
-  /** How long a released address stays reserved for the Service that held it (DESIGN §4.1). */
+  /** How long a released address stays reserved for the Service that held it (docs/ARCHITECTURE.md §4.1). */
   addressReservationSeconds: number;
   rebalance: RebalanceSettings;
   speaker: {

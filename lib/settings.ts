@@ -127,7 +127,7 @@ export function parseValues(raw: unknown, base = ''): ValuesResult {
 export const VALUES_KEY = 'l2LoadBalancer';
 
 /**
- * The settings of one hook run, from wherever the engine keeps them (DESIGN §2.1):
+ * The settings of one hook run, from wherever the engine keeps them (docs/ARCHITECTURE.md §2.1):
  * - `values` (addon-operator's `VALUES_PATH`): `{global, l2LoadBalancer: {...settings, internal}}`
  *   with the defaults of both schemas applied; checked against openapi/values.yaml, as
  *   addon-operator itself checks them, and `internal` dropped: it is the hooks' own state.

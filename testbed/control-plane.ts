@@ -7,17 +7,18 @@
 // process exits, is interrupted (SIGINT/SIGTERM) or is killed outright (a watchdog per process).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 // Types only: the module is loaded lazily by loadClientNode(), see there.
 import type { KubeConfig, V1CustomResourceDefinition } from '@kubernetes/client-node';
 import * as yaml from 'js-yaml';
+import { envFlags, podmanRun, removeContainer } from './podman';
 
 export type Log = (line: string) => void;
 
@@ -68,6 +69,12 @@ export interface ShellOperatorOptions {
   readyTimeoutMs?: number;
   /** Extra flags, e.g. `--log-level=debug`. */
   extraArgs?: string[];
+  /**
+   * Run this image (the built hooks image, testbed/podman.ts) instead of the cached binary: its own
+   * shell-operator and hooks (hooksDir is ignored), on the host network, as the Deployment's user
+   * on a read-only root filesystem with no capabilities, given only `env`.
+   */
+  image?: string;
 }
 
 export interface ShellOperator {
@@ -879,6 +886,7 @@ export async function applyCrds(target: ApiTarget, dir: string, timeoutMs = 30_0
 // ---------------------------------------------------------------------------------------------
 
 export async function startShellOperator(opts: ShellOperatorOptions): Promise<ShellOperator> {
+  if (opts.image !== undefined) return startShellOperatorImage({ ...opts, image: opts.image });
   const { shellOperator: bin } = await resolveBinaries(['shellOperator'], opts.log);
   const teardown = new Teardown('l2lb-so-');
   const debugSocket = join(teardown.dir, 'debug.socket');
@@ -897,18 +905,10 @@ export async function startShellOperator(opts: ShellOperatorOptions): Promise<Sh
         `--kube-config=${opts.kubeconfigPath}`,
         `--hooks-dir=${opts.hooksDir}`,
         `--tmp-dir=${join(teardown.dir, 'tmp')}`,
-        '--listen-address=127.0.0.1',
-        `--listen-port=${port}`,
-        `--debug-unix-socket=${debugSocket}`,
-        // Webhook servers start only for hooks that declare webhooks; keep them on loopback too.
-        '--validating-webhook-listen-address=127.0.0.1',
-        '--conversion-webhook-listen-address=127.0.0.1',
+        ...shellOperatorListenArgs(port, debugSocket),
         ...(opts.extraArgs ?? []),
       ],
-      // Its HTTP server answers once the operator has started (and loaded the hooks' configs).
-      ready: async (p, port) =>
-        p.logLines().some((l) => l.includes('start shell-operator')) &&
-        (await httpGet(`http://127.0.0.1:${port}/`)).status === 200,
+      ready: shellOperatorReady,
       timeoutMs: opts.readyTimeoutMs ?? 30_000,
       log: opts.log,
       env,
@@ -919,6 +919,85 @@ export async function startShellOperator(opts: ShellOperatorOptions): Promise<Sh
       debugSocket,
       logs: () => proc.logLines(),
       stop: () => teardown.stop(),
+    };
+  } catch (err) {
+    await teardown.stop();
+    throw err;
+  }
+}
+
+function shellOperatorListenArgs(port: number, debugSocket: string): string[] {
+  return [
+    '--listen-address=127.0.0.1',
+    `--listen-port=${port}`,
+    `--debug-unix-socket=${debugSocket}`,
+    // Webhook servers start only for hooks that declare webhooks; keep them on loopback too.
+    '--validating-webhook-listen-address=127.0.0.1',
+    '--conversion-webhook-listen-address=127.0.0.1',
+  ];
+}
+
+/** Its HTTP server answers once the operator has started (and loaded the hooks' configs). */
+async function shellOperatorReady(p: ManagedProcess, port: number): Promise<boolean> {
+  return (
+    p.logLines().some((l) => l.includes('start shell-operator')) &&
+    (await httpGet(`http://127.0.0.1:${port}/`)).status === 200
+  );
+}
+
+/** The hooks image under podman, as its Deployment runs it (templates/standalone.ts). */
+async function startShellOperatorImage(
+  opts: ShellOperatorOptions & { image: string },
+): Promise<ShellOperator> {
+  const teardown = new Teardown('l2lb-so-image-');
+  const name = `l2lb-test-so-${process.pid}-${basename(teardown.dir)}`;
+  // What the Deployment mounts: emptyDirs at /tmp and /var/run/shell-operator, writable by its user.
+  const run = join(teardown.dir, 'run');
+  const tmp = join(teardown.dir, 'tmp');
+  try {
+    for (const d of [run, tmp]) {
+      await mkdir(d);
+      chmodSync(d, 0o777);
+    }
+    // The token in it is the test's; the container's user must read it.
+    const kubeconfig = join(teardown.dir, 'kubeconfig');
+    copyFileSync(opts.kubeconfigPath, kubeconfig);
+    chmodSync(kubeconfig, 0o644);
+    const { proc, port } = await startOnFreePort(teardown, {
+      name: 'shell-operator (image)',
+      bin: 'podman',
+      args: (port) => [
+        ...podmanRun(`${name}-${port}`),
+        '--network=host',
+        '--read-only',
+        '--user=65534:65534',
+        '--cap-drop=ALL',
+        '--security-opt=no-new-privileges',
+        `--volume=${kubeconfig}:/etc/l2lb/kubeconfig:ro`,
+        `--volume=${tmp}:/tmp`,
+        `--volume=${run}:/var/run/shell-operator`,
+        ...envFlags(opts.env ?? {}),
+        opts.image,
+        'start',
+        '--kube-config=/etc/l2lb/kubeconfig',
+        ...shellOperatorListenArgs(port, '/var/run/shell-operator/debug.socket'),
+        ...(opts.extraArgs ?? []),
+      ],
+      ready: shellOperatorReady,
+      // Starting a container adds a few seconds on a busy machine.
+      timeoutMs: opts.readyTimeoutMs ?? 60_000,
+      log: opts.log,
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      maxLines: 20_000,
+    });
+    return {
+      listenUrl: `http://127.0.0.1:${port}`,
+      debugSocket: join(run, 'debug.socket'),
+      logs: () => proc.logLines(),
+      stop: async () => {
+        await teardown.stop();
+        removeContainer(`${name}-${port}`);
+      },
     };
   } catch (err) {
     await teardown.stop();

@@ -1,5 +1,5 @@
 // NetworkOps over the OS tools: `ip` (iproute2) for addresses, iputils `arping` for gratuitous ARP,
-// `na6` (ipv6toolkit) for unsolicited neighbour advertisements. reference/l2-announce.md has the
+// `na6` (ipv6toolkit) for unsolicited neighbour advertisements. docs/L2-ANNOUNCE.md has the
 // measured behaviour behind each flag. With a netns set (tests), every command runs as
 // `ip netns exec <netns> ...` while the speaker itself stays in the root namespace.
 import { execa } from 'execa';

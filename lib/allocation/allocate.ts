@@ -1,4 +1,4 @@
-// Address allocation (DESIGN §4.1): which address each index of each Service holds after this run.
+// Address allocation (docs/ARCHITECTURE.md §4.1): which address each index of each Service holds after this run.
 //
 // Pure and deterministic: the same input, in any order, gives the same result. Addresses are compared
 // as canonical text (see `canonicalAddress`), kept in maps and sets, so a run is O(#indices + #taken).
@@ -18,10 +18,10 @@
 // - `keepOnly` and an unknown pool both keep every existing address of the Service (any index, any
 //   L2LoadBalancer), allocate nothing and release nothing. A non-integer or negative count is treated
 //   as `keepOnly`.
-// - A request with a `family` takes addresses of that family only (DESIGN §2.3): a dual-stack
+// - A request with a `family` takes addresses of that family only (docs/ARCHITECTURE.md §2.3): a dual-stack
 //   Service sends one request per family, and each is its own slot (indices, holdings, exhaustion).
 //   An existing address of another family belongs to no slot of the Service: it is released.
-// - `reservations` (DESIGN §4.1): an address no one holds but a Service let go recently. That
+// - `reservations` (docs/ARCHITECTURE.md §4.1): an address no one holds but a Service let go recently. That
 //   Service gets it back first (its empty indices, lowest first); a pin by another Service is
 //   refused by name; the lowest-free pass skips it, and hands it to another Service only when its
 //   pool has nothing unreserved left.

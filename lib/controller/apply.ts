@@ -41,7 +41,7 @@ export function eventObject(e: EventRequest, now: Date): KubeObject {
 /**
  * A child's change as a JSON patch that first tests what the run saw (its address and spec hash):
  * a run working from a lagging snapshot fails here and runs again on a fresh one, instead of
- * rewriting a live child (DESIGN §4.1). The module owns labels, annotations and owners of its
+ * rewriting a live child (docs/ARCHITECTURE.md §4.1). The module owns labels, annotations and owners of its
  * children, so those are written whole.
  */
 export function childPatch(update: ChildUpdate): JsonPatchOperation[] {

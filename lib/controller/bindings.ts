@@ -1,6 +1,6 @@
 // The control-loop hook's subscriptions. Every relevant change (Services, Nodes, L2LoadBalancers,
 // L2LBServices, EndpointSlices, settings) and a 15-second schedule run it with the whole state as
-// one group; speaker Leases are a snapshot only, so lease renewals never run it (DESIGN §4.2).
+// one group; speaker Leases are a snapshot only, so lease renewals never run it (docs/ARCHITECTURE.md §4.2).
 import {
   ENDPOINTSLICE_FILTER,
   L2LB_FILTER,

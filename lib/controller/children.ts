@@ -1,6 +1,6 @@
 // The L2LBServices of a run ("children": one per address of a Service), found by what their labels
 // and address say, not by their names: a child keeps its name for life, so children named by an
-// older version are adopted as they are (DESIGN §3.1), and every address survives the upgrade.
+// older version are adopted as they are (docs/ARCHITECTURE.md §3.1), and every address survives the upgrade.
 import { createHash } from 'node:crypto';
 import { canonicalAddress, isCanonicalAddress, type Family } from '../address/pool';
 import type { L2LBServiceSnapshot } from './snapshot';

@@ -30,7 +30,7 @@ export interface ServiceIntent {
   /** `load-balancer-ips` entries, in index order (trimmed, blanks dropped, at most `count`). */
   requested: string[];
   /**
-   * The address families of the Service, primary first (DESIGN §2.3): one for SingleStack, its
+   * The address families of the Service, primary first (docs/ARCHITECTURE.md §2.3): one for SingleStack, its
    * `spec.ipFamilies` for PreferDualStack and RequireDualStack. `undefined` only for a Service
    * without `spec.ipFamilies` and without a clusterIP address (hand-written fixtures): any family.
    */
@@ -145,7 +145,7 @@ export function resolveIntent(
       count = balancer ? groupSize(balancer, nodes) : 0;
       if (balancer && count === 0) {
         // An empty node group is a selector typo or nodes being replaced, not a request for
-        // nothing: what the Service holds stays (DESIGN §4.1), and nothing is added.
+        // nothing: what the Service holds stays (docs/ARCHITECTURE.md §4.1), and nothing is added.
         if (held > 0) keepOnly = true;
         problems.push({
           reason: 'NoNodes',

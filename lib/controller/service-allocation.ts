@@ -1,4 +1,4 @@
-// `L2LoadBalancer.spec.serviceAllocation` (DESIGN §2.2): who may take addresses from a pool, as
+// `L2LoadBalancer.spec.serviceAllocation` (docs/ARCHITECTURE.md §2.2): who may take addresses from a pool, as
 // MetalLB's IPAddressPool.spec.serviceAllocation. Absent = every namespace. All given parts must
 // match: the namespace is listed (when `namespaces` is given), its labels match
 // `namespaceSelector`, and the Service's labels match `serviceSelector`.

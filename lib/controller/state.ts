@@ -51,7 +51,7 @@ export interface BalancerSummary {
 /**
  * A change of an existing L2LBService, with what the run saw of it: the hook writes it with a
  * precondition on `seen`, so a run that worked from a stale snapshot fails and runs again instead
- * of overwriting a newer state (DESIGN §4.1).
+ * of overwriting a newer state (docs/ARCHITECTURE.md §4.1).
  */
 export interface ChildUpdate {
   object: KubeObject;

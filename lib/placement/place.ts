@@ -1,4 +1,4 @@
-// Placement (DESIGN §4.2): the ranked candidate nodes of every index, first = preferred.
+// Placement (docs/ARCHITECTURE.md §4.2): the ranked candidate nodes of every index, first = preferred.
 //
 // Pure and deterministic. Stability first: an index keeps its preferred node while that node stays
 // eligible and its speaker fresh; new and orphaned indices go where the same Service is not yet and the

@@ -2,7 +2,7 @@
 // and when to probe it for a duplicate on the link.
 //
 // The first `count` announcements go out at 0, 1, 2, 4, 8 ... times `intervalMilliseconds` after the
-// address is added (0 s, 1 s, 2 s, 4 s with the defaults, as reference/l2-announce.md recommends).
+// address is added (0 s, 1 s, 2 s, 4 s with the defaults, as docs/L2-ANNOUNCE.md recommends).
 // After that one goes out every `refreshSeconds` (0 = no refresh), in the address's own slot of the
 // period: at the times t with t mod period = phase(address), a whole second picked by a hash of the
 // address. So the refreshes of many addresses (a node that took over a hundred at once) spread over

@@ -1,6 +1,6 @@
 // The module on a real cluster, as an operator lives it: a real kube-apiserver, the module's CRDs,
 // and a real shell-operator running the built hooks (standalone). One story, step by step; after
-// every step the cluster converges as DESIGN §4 says, and a watch on every Service proves that no
+// every step the cluster converges as docs/ARCHITECTURE.md §4 says, and a watch on every Service proves that no
 // Service ever lost or swapped an address it still needed, not even for a moment between polls.
 //
 // The reconcile hook reacts to Node, L2LoadBalancer and Service events at once and re-ranks every

@@ -1,9 +1,12 @@
-// Standalone mode end to end on a real API server: `l2lb render --standalone` goes in whole with
-// `kubectl apply`, then the built hooks run under a real shell-operator as the hooks' ServiceAccount
-// of that output (a TokenRequest token, no admin rights), with the Deployment's own environment. The
-// README's L2LoadBalancer and Service then get their three addresses: the rendered RBAC is enough.
+// Standalone mode end to end on a real API server with no Prometheus operator CRDs (a plain
+// cluster): the one-liner of docs/FAQ.md (`l2lb render --standalone ... | kubectl apply -f -`) goes
+// in whole, then the built hooks image (`npm run images`: its shell-operator and hooks) runs under
+// podman as the hooks' ServiceAccount of that output (a TokenRequest token, no admin rights), as the
+// Deployment's user on a read-only root, with the Deployment's own environment. The README's
+// L2LoadBalancer and Service then get their three addresses: the rendered RBAC is enough.
 //
-// No kubelet or controllers run here, so the rendered Deployment and DaemonSet make no Pods.
+// No kubelet or controllers run here, so the rendered Deployment and DaemonSet make no Pods: the
+// test starts the hooks container itself.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +22,7 @@ import {
   type ShellOperator,
 } from '../../testbed/control-plane';
 import { ROOT } from '../support/hook-harness';
+import { requireBuiltImage } from '../../testbed/podman';
 import { ingressOf, readyCondition, type ServiceObject } from '../../testbed/module';
 
 jest.setTimeout(300_000);
@@ -29,31 +33,6 @@ interface Manifest {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   [k: string]: unknown;
 }
-
-/** prometheus-operator's CRDs, as far as the API server needs them to store the rendered monitoring. */
-const MONITORING_CRDS = ['PodMonitor', 'PrometheusRule']
-  .map((kind) => {
-    const plural = `${kind.toLowerCase()}s`;
-    return dump({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: `${plural}.monitoring.coreos.com` },
-      spec: {
-        group: 'monitoring.coreos.com',
-        scope: 'Namespaced',
-        names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-          },
-        ],
-      },
-    });
-  })
-  .join('---\n');
 
 let cp: ControlPlane | undefined;
 let operator: ShellOperator | undefined;
@@ -86,8 +65,6 @@ function readmeExample(kind: string): Manifest {
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'l2lb-standalone-'));
   cp = await startControlPlane();
-  writeFileSync(join(scratch, 'monitoring-crds.yaml'), MONITORING_CRDS);
-  await plane().applyCrds(scratch);
 }, 300_000);
 
 afterAll(async () => {
@@ -96,23 +73,37 @@ afterAll(async () => {
   if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
 });
 
-test('kubectl apply installs the whole `render --standalone` output', async () => {
-  const text = execFileSync(
-    process.execPath,
-    [join(ROOT, 'dist', 'bin', 'l2lb.js'), 'render', '--standalone'],
-    {
-      encoding: 'utf8',
-    },
-  );
+/** The one-liner docs/FAQ.md gives for a cluster without Deckhouse (its `$ ` line). */
+function faqOneLiner(): string {
+  const line = readFileSync(join(ROOT, 'docs', 'FAQ.md'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('$ ') && l.includes('render --standalone') && l.includes('kubectl apply'));
+  if (line === undefined) throw new Error('docs/FAQ.md has no `render --standalone | kubectl apply` line');
+  return line.slice(2);
+}
+
+test('the FAQ one-liner installs the whole `render --standalone` output on a cluster without monitoring CRDs', () => {
+  expect(kubectl(['get', 'customresourcedefinitions', '-o', 'name'])).not.toMatch(/monitoring\.coreos\.com/);
+  const command = faqOneLiner();
+  const run = spawnSync('bash', ['-o', 'pipefail', '-c', command], {
+    cwd: ROOT,
+    env: { ...process.env, KUBECONFIG: plane().kubeconfigPath },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (run.status !== 0) throw new Error(`\`${command}\` failed (${run.status}):\n${run.stdout}${run.stderr}`);
+
+  // What the one-liner rendered, rendered again to see that each object went in.
+  const renderPart = command.slice(0, command.indexOf('|')).trim().split(/\s+/);
+  expect(renderPart.slice(0, 2)).toEqual(['node', 'dist/bin/l2lb.js']);
+  const text = execFileSync(process.execPath, renderPart.slice(1), { cwd: ROOT, encoding: 'utf8' });
   manifests = loadAll(text).filter((d): d is Manifest => typeof d === 'object' && d !== null);
   const kinds = new Set(manifests.map((m) => m.kind));
   for (const k of ['CustomResourceDefinition', 'Namespace', 'Deployment', 'DaemonSet', 'ServiceAccount'])
     expect(kinds).toContain(k);
-
-  const out = kubectl(['apply', '--server-side', '-f', '-'], text);
   for (const m of manifests) {
-    expect(out).toMatch(
-      new RegExp(`/${m.metadata.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} serverside-applied`),
+    expect(run.stdout).toMatch(
+      new RegExp(`/${m.metadata.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} created`),
     );
   }
   // Everything is there, as rendered.
@@ -160,10 +151,13 @@ test('the hooks, as their own ServiceAccount, give the README Service its three 
   const kubeconfigPath = join(scratch, 'hooks.kubeconfig');
   writeFileSync(kubeconfigPath, dump(kubeconfig), { mode: 0o600 });
 
+  // The built hooks image, with the Deployment's environment as it is (SHELL_OPERATOR_HOOKS_DIR
+  // names the image's /module/hooks).
   operator = await startShellOperator({
     kubeconfigPath,
-    hooksDir: join(ROOT, 'dist', 'module', 'hooks'),
-    env: { ...env, SHELL_OPERATOR_HOOKS_DIR: join(ROOT, 'dist', 'module', 'hooks') },
+    hooksDir: '/module/hooks',
+    env,
+    image: requireBuiltImage('hooks'),
   });
 
   // Three balancer nodes with a Ready condition, written through the status subresource.

@@ -1,4 +1,4 @@
-// Where the hooks find their settings (DESIGN §2.1): addon-operator's values (settings plus
+// Where the hooks find their settings (docs/ARCHITECTURE.md §2.1): addon-operator's values (settings plus
 // `internal`, defaults applied) under Deckhouse, the settings ConfigMap under plain shell-operator.
 // Both built hooks run as executables on the same cluster in both shapes.
 import { spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 // Stage 7, L2LoadBalancer status: the Ready condition (with the checks' problems and NoNodes),
-// address counts, eligible nodes, and the reservations of released addresses (DESIGN §4.1).
+// address counts, eligible nodes, and the reservations of released addresses (docs/ARCHITECTURE.md §4.1).
 //
 // Where reservations live: in the L2LoadBalancer's own `status.reservations`. The status is the
 // hooks' to write, it survives a hook restart, and a released address belongs to one pool. The

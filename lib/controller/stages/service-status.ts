@@ -1,6 +1,6 @@
 // Stage 6, Service status: every address in index order (a dual-stack index shows its primary
 // family first) and one condition saying whether all are there; Warning Events for the problems
-// when the condition changes. Messages are bounded (DESIGN §2.3).
+// when the condition changes. Messages are bounded (docs/ARCHITECTURE.md §2.3).
 import { CONDITION_ALL_ASSIGNED, type Condition, type EventRequest, type ServiceState } from '../../model';
 import { clampMessage } from '../../messages';
 import type { ServiceIntent } from '../intent';
