@@ -79,20 +79,21 @@ export function allocateAddresses(input: AllocationStageInput): AllocationStageR
     const l2lbName = l2lbOf.get(i.key) as string;
     const pool = checks.get(l2lbName)?.pool;
     if (pool === undefined || i.service.ingress.length === 0) continue;
-    // Ingress is in index order, per family (a dual-stack index shows one address of each).
-    const position = new Map<Family | 0, number>();
+    // Ingress is in index order, but an index left empty (exhaustion) leaves no gap in it: an
+    // address taken back goes to the lowest index of its family that has no child yet.
+    const used = new Set<string>();
     for (const ip of i.service.ingress) {
       const parsed = parseCanonical(ip);
       if (parsed === undefined) continue;
       const family = parsed.address.family;
-      const slot = i.families === undefined ? 0 : family;
-      const index = position.get(slot) ?? 0;
-      position.set(slot, index + 1);
       // The second record: a child that went missing (deleted by hand, lost in a restore) is
       // adopted back from the Service's status, unless another child holds the address.
       if (i.families !== undefined && !i.families.includes(family)) continue;
       if (children.holders.has(parsed.text) || !poolContains(pool, parsed.address)) continue;
-      if (children.at(i.key, l2lbName, index, i.families === undefined ? undefined : family)) continue;
+      const slot = i.families === undefined ? undefined : family;
+      let index = 0;
+      while (used.has(`${slot}/${index}`) || children.at(i.key, l2lbName, index, slot)) index++;
+      used.add(`${slot}/${index}`);
       existing.push({
         serviceKey: i.key,
         l2lbName,

@@ -29,7 +29,9 @@ export function resolveIntents(input: IntentInput): Map<string, PoolIntent> {
   for (const s of input.services) {
     if (!isOurs(s, input.settings)) continue;
     const key = `${s.namespace}/${s.name}`;
-    const held = input.children.heldCount(key);
+    // Both records count: a Service whose children were lost (a restore) still holds what its
+    // status shows, until the allocation stage adopts it back.
+    const held = Math.max(input.children.heldCount(key), ingressIndices(s.ingress));
     const intent: PoolIntent = {
       ...resolveIntent(s, input.balancers, input.nodes, input.settings, held),
       unavailable: [],
@@ -56,6 +58,17 @@ export function resolveIntents(input: IntentInput): Map<string, PoolIntent> {
     intents.set(key, intent);
   }
   return intents;
+}
+
+/** How many indices a Service's status shows: per family, as a dual-stack index shows one of each. */
+function ingressIndices(ingress: readonly string[]): number {
+  let v4 = 0;
+  let v6 = 0;
+  for (const ip of ingress) {
+    if (ip.includes(':')) v6++;
+    else v4++;
+  }
+  return Math.max(v4, v6);
 }
 
 /**
