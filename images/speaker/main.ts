@@ -45,7 +45,11 @@ async function main(): Promise<number> {
       log.warn('watch failed', { what, error: err instanceof Error ? err.message : String(err) });
     },
   );
-  const speaker = new Speaker(config, cluster, ops, { now: () => Date.now() }, log, metrics);
+  // performance.now() is CLOCK_MONOTONIC: it keeps counting while the process is stopped and never
+  // steps. L2LB_CLOCK_SKEW_MS shifts only the wall clock (tests: a node whose clock is off).
+  const skewMs = Number(process.env.L2LB_CLOCK_SKEW_MS ?? 0) || 0;
+  const clock = { now: () => performance.now(), wallNow: () => Date.now() + skewMs };
+  const speaker = new Speaker(config, cluster, ops, clock, log, metrics);
   ref.speaker = speaker;
   const server = await serveMetrics(metrics, config.metricsHost, config.metricsPort, () => speaker.ready());
   const address = server.address();

@@ -32,11 +32,15 @@ const PROBE_TIMEOUT_MS = 5_000;
 /**
  * Probes each (interface, address) pair of its positional parameters in the background and prints
  * every output line of each probe as `<address> <line>`, then `<address> EXIT <code>`: one line per
- * write, so that the parallel probes cannot garble each other's lines.
+ * write, so that the parallel probes cannot garble each other's lines. IPv4: `arping -D` (duplicate
+ * address detection); IPv6: `ndisc6` (a neighbour solicitation; -m prints every answer).
  */
 const PROBE_SCRIPT = `while [ $# -gt 1 ]; do
   (
-    out=$(arping -D -c 1 -w 1 -I "$1" "$2" 2>&1)
+    case "$2" in
+      *:*) out=$(ndisc6 -m -n -r 1 -w 1000 "$2" "$1" 2>&1) ;;
+      *) out=$(arping -D -c 1 -w 1 -I "$1" "$2" 2>&1) ;;
+    esac
     code=$?
     printf '%s\\n' "$out" | while IFS= read -r line; do printf '%s %s\\n' "$2" "$line"; done
     printf '%s EXIT %s\\n' "$2" "$code"
@@ -79,6 +83,20 @@ export function parseArpingDad(output: string, exitCode: number | undefined): Du
   if (reply || received > 0) return { duplicate: true, ...(reply ? { mac: reply[1]!.toLowerCase() } : {}) };
   if (exitCode === 0) return { duplicate: false };
   if (/Sent 0 probes/.test(output)) return new Error('no probe went out (is the link up?)');
+  const text = output.trim().split('\n').filter(Boolean).join('; ');
+  return new Error(text || `exit code ${exitCode ?? 'none'}`);
+}
+
+/**
+ * What `ndisc6 -m -n -r 1 -w 1000 <addr> <iface>` printed and its exit code, as a DuplicateProbe.
+ * Measured in namespaces: exit 0 with "Target link-layer address: <MAC>" = another host answered
+ * (the node's own kernel does not answer its own solicitation); exit 2 with "No response." = nobody
+ * did; anything else (an unknown interface, no link-local address yet) is a failure.
+ */
+export function parseNdiscProbe(output: string, exitCode: number | undefined): DuplicateProbe | Error {
+  const reply = /Target link-layer address: ([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})/.exec(output);
+  if (reply) return { duplicate: true, mac: reply[1]!.toLowerCase() };
+  if (exitCode === 2 && /No response/.test(output)) return { duplicate: false };
   const text = output.trim().split('\n').filter(Boolean).join('; ');
   return new Error(text || `exit code ${exitCode ?? 'none'}`);
 }
@@ -205,15 +223,22 @@ export class ShellNetworkOps implements NetworkOps {
       else output.set(address, [...(output.get(address) ?? []), rest]);
     }
     for (const i of items) {
-      const args = ['-D', '-c', '1', '-w', '1', '-I', i.iface, i.address];
+      const v6 = familyOf(i.address) === 'ipv6';
+      const command = v6 ? 'ndisc6' : 'arping';
+      const args = v6
+        ? ['-m', '-n', '-r', '1', '-w', '1000', i.address, i.iface]
+        : ['-D', '-c', '1', '-w', '1', '-I', i.iface, i.address];
       const code = codes.get(i.address);
+      const text = (output.get(i.address) ?? []).join('\n');
       const result =
         code === undefined
           ? new Error(r.timedOut ? 'timed out' : String(r.stderr ?? '').trim() || 'no result')
-          : parseArpingDad((output.get(i.address) ?? []).join('\n'), code);
+          : v6
+            ? parseNdiscProbe(text, code)
+            : parseArpingDad(text, code);
       if (result instanceof Error) {
-        this.events.commandFailed('arping', args, result.message);
-        i.reject(new Error(`arping ${args.join(' ')}: ${result.message}`));
+        this.events.commandFailed(command, args, result.message);
+        i.reject(new Error(`${command} ${args.join(' ')}: ${result.message}`));
       } else i.resolve(result);
     }
   }

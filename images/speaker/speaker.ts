@@ -1,11 +1,10 @@
 // The speaker's imperative shell: keeps the inputs of decide() current (watches, own lease, what
 // it holds), runs decide() on every change and on the timer it asks for, and carries the decision
 // out through NetworkOps and the ClusterApi.
-import type { LeaseState } from '../../lib/model';
 import type { SpeakerConfig } from '../../lib/speaker/config';
 import { decide, inSomePool } from '../../lib/speaker/decide';
 import { hostAddresses } from '../../lib/speaker/interface';
-import { microTime } from '../../lib/speaker/lease';
+import { liveUntil, observeLeases, type LeaseSighting } from '../../lib/speaker/lease';
 import { addressSeries } from '../../lib/speaker/series';
 import { notAnnouncedStatus } from '../../lib/speaker/status';
 import type { Clock, NetworkOps } from '../../lib/speaker/ports';
@@ -37,7 +36,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export class Speaker {
   readonly held = new Map<string, HeldAddress>();
-  private ownLease?: LeaseState;
+  /** The other speakers' Leases as this speaker saw them change (lease.ts). */
+  private sightings = new Map<string, LeaseSighting>();
+  /** When the own view last became fresh (monotonic): peers get a lease duration from then. */
+  private viewFreshSince = Number.NEGATIVE_INFINITY;
+  private wasFresh = false;
   private lastRenewOkAt = Number.NEGATIVE_INFINITY;
   private ownLeaseSeenAt = Number.NEGATIVE_INFINITY;
   private ownLeaseVersion?: string;
@@ -74,6 +77,7 @@ export class Speaker {
 
   /** Called by the watches on every change. */
   changed(): void {
+    this.sightings = observeLeases(this.sightings, this.cluster.leases(), this.clock.now());
     const rv = this.cluster.ownLeaseVersion();
     if (rv !== undefined && rv !== this.ownLeaseVersion) {
       // The watch delivers our own renewals: proof that it is alive, not just connected.
@@ -86,7 +90,11 @@ export class Speaker {
   /** Renews the Lease, waits for every watch to sync, adopts leftovers, then follows the cluster. */
   async start(): Promise<void> {
     void this.renewLoop();
-    for (let waited = 0; !this.cluster.synced() || this.lastRenewOkAt < 0; waited += 50) {
+    for (
+      let waited = 0;
+      !this.cluster.synced() || this.lastRenewOkAt === Number.NEGATIVE_INFINITY;
+      waited += 50
+    ) {
       if (this.shuttingDown) return;
       if (waited > 0 && waited % 10_000 === 0)
         this.log.warn('still waiting for the API', { waitedMs: waited });
@@ -118,19 +126,15 @@ export class Speaker {
       }
       for (const h of [...this.held.values()]) {
         const gone = !present.has(`${h.iface}|${h.address}`);
-        if (!gone || h.releasingSince !== undefined || this.removing.has(h.address) || this.shuttingDown)
-          continue;
-        this.log.warn('a held address vanished from its interface: adding it again', {
+        if (!gone || this.removing.has(h.address) || this.shuttingDown) continue;
+        // Gone (removed by someone, or its kernel lifetime ran out while the speaker was frozen):
+        // forget it, and let decide() add it again only if this node owns it with a fresh view.
+        this.log.warn('a held address vanished from its interface', {
           address: h.address,
           index: h.indexKey,
           iface: h.iface,
         });
-        try {
-          await this.ops.addAddress(h.address, h.iface);
-          Object.assign(h, { since: this.clock.now(), garpsSent: 0, lastGarpAt: undefined });
-        } catch (e) {
-          this.log.error('cannot add the address again', { address: h.address, error: errorText(e) });
-        }
+        this.held.delete(h.address);
       }
       this.kick();
     }
@@ -141,7 +145,7 @@ export class Speaker {
    * re-announces) those this node still owns, and removes the rest at once.
    */
   private async adoptLeftovers(): Promise<void> {
-    const view = this.view();
+    const view = this.view(this.clock.now());
     let table;
     try {
       table = await this.ops.listAddresses();
@@ -158,22 +162,20 @@ export class Speaker {
 
   private async renewLoop(): Promise<void> {
     while (!this.shuttingDown) {
+      // The renewal counts from when it was sent: the peers see it later, never earlier.
       const at = this.clock.now();
       try {
-        await this.cluster.renewLease(at);
+        await this.cluster.renewLease(this.clock.wallNow());
         if (this.shuttingDown) return;
         this.lastRenewOkAt = at;
-        this.ownLease = {
-          node: this.config.node,
-          renewTime: microTime(at),
-          durationSeconds: this.config.leaseDurationSeconds,
-        };
         this.kick();
       } catch (e) {
         this.metrics.renewFailures.inc();
         this.log.warn('lease renewal failed', {
           error: errorText(e),
-          lastRenewOk: this.lastRenewOkAt > 0 ? new Date(this.lastRenewOkAt).toISOString() : undefined,
+          lastRenewOkAgoMs: Number.isFinite(this.lastRenewOkAt)
+            ? Math.round(this.clock.now() - this.lastRenewOkAt)
+            : undefined,
         });
         this.kick();
       }
@@ -181,22 +183,21 @@ export class Speaker {
     }
   }
 
-  private view(): SpeakerView {
-    const leases = new Map<string, LeaseState>();
-    for (const l of this.cluster.leases()) leases.set(l.node, l);
-    if (this.shuttingDown)
-      leases.set(this.config.node, {
-        node: this.config.node,
-        durationSeconds: this.config.leaseDurationSeconds,
-      });
-    else if (this.ownLease) leases.set(this.config.node, this.ownLease);
+  private view(now: number): SpeakerView {
     const viewFreshUntil =
       this.started && this.cluster.synced()
         ? Math.min(this.lastRenewOkAt, this.ownLeaseSeenAt) + this.leaseMs
-        : 0;
+        : Number.NEGATIVE_INFINITY;
+    const fresh = now < viewFreshUntil;
+    if (fresh && !this.wasFresh) this.viewFreshSince = now;
+    this.wasFresh = fresh;
+    const alive = new Map<string, number>();
+    for (const s of this.sightings.values())
+      if (s.node !== this.config.node) alive.set(s.node, liveUntil(s, this.viewFreshSince));
+    if (!this.shuttingDown) alive.set(this.config.node, this.lastRenewOkAt + this.leaseMs);
     return {
       node: this.config.node,
-      leases,
+      liveUntil: alive,
       indices: this.cluster.indices(),
       balancers: this.cluster.balancers(),
       held: [...this.held.values()],
@@ -208,7 +209,9 @@ export class Speaker {
         shutdownTimeoutMs: this.config.shutdownTimeoutMs,
         statusSettleMs: this.config.statusSettleMs,
         conflictCheckMs: this.config.conflictCheckSeconds * 1000,
+        staleProbeMs: this.config.staleProbeMs,
       },
+      wallOffsetMs: this.clock.wallNow() - this.clock.now(),
     };
   }
 
@@ -245,7 +248,7 @@ export class Speaker {
 
   private async reconcile(): Promise<void> {
     const now = this.clock.now();
-    const view = this.view();
+    const view = this.view(now);
     const d = decide(view, now);
     if (d.viewFresh !== this.viewFresh) {
       this.log.info(
@@ -277,6 +280,15 @@ export class Speaker {
       if (!h) continue;
       h.adopted = false;
       h.indexKey = c.indexKey;
+    }
+    const owned = new Set(d.owned);
+    for (const h of this.held.values()) h.owner = owned.has(h.address);
+    for (const address of d.regained) {
+      const h = this.held.get(address);
+      if (!h) continue;
+      h.burstAt = now;
+      h.garpsSent = 0;
+      this.log.info('owner again: announcing at once', { address, index: h.indexKey, iface: h.iface });
     }
     for (const address of this.announceRetry.keys()) {
       if (!d.announce.some((a) => a.address === address)) this.announceRetry.delete(address);
@@ -419,6 +431,7 @@ export class Speaker {
       indexKey: a.indexKey,
       adopted: false,
       since: at,
+      owner: true,
       garpsSent: 0,
     });
     this.gratuitous(a.address, iface, at);

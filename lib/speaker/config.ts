@@ -18,8 +18,10 @@ export interface SpeakerConfig {
   handoverTimeoutMs: number;
   shutdownTimeoutMs: number;
   statusSettleMs: number;
-  /** How often each held IPv4 address is probed for a duplicate on the link (0 = never). */
+  /** How often each held address is probed for a duplicate on the link (0 = never). */
   conflictCheckSeconds: number;
+  /** How often each held address is probed while the view is stale (0 = never). */
+  staleProbeMs: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -85,6 +87,7 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
       shutdownTimeoutMs: number('SHUTDOWN_TIMEOUT_MS', 3000, 0),
       statusSettleMs: number('STATUS_SETTLE_MS', 100, 0),
       conflictCheckSeconds: number('CONFLICT_CHECK_SECONDS', 60, 0),
+      staleProbeMs: number('STALE_PROBE_MS', 1000, 0),
     },
     errors,
   };

@@ -2,13 +2,14 @@
 // and when to probe it for a duplicate on the link.
 //
 // The first `count` announcements go out at 0, 1, 2, 4, 8 ... times `intervalMilliseconds` after the
-// address is added (0 s, 1 s, 2 s, 4 s with the defaults, as docs/L2-ANNOUNCE.md recommends).
-// After that one goes out every `refreshSeconds` (0 = no refresh), in the address's own slot of the
-// period: at the times t with t mod period = phase(address), a whole second picked by a hash of the
-// address. So the refreshes of many addresses (a node that took over a hundred at once) spread over
-// the period instead of going out as one burst, on every node alike and across restarts.
+// address is added or ownership of it is regained (0 s, 1 s, 2 s, 4 s with the defaults, as
+// docs/L2-ANNOUNCE.md recommends). After that one goes out every `refreshSeconds` (0 = no
+// refresh), in the address's own slot of the period: at the times t with t mod period =
+// phase(address), a whole second picked by a hash of the address. So the refreshes of many addresses
+// (a node that took over a hundred at once) spread over the period instead of going out as one
+// burst. Times are the speaker's monotonic clock, so the slot is the same for an address throughout
+// one run of a speaker.
 import type { GarpSettings } from '../model';
-import { familyOf } from './pools';
 import type { HeldAddress, SpeakerTimings } from './types';
 
 export function garpOffsetMs(sent: number, settings: GarpSettings): number {
@@ -61,7 +62,8 @@ function periodic(address: string, periodMs: number, last: number): number {
 
 /** When the next announcement of `held` is due; undefined when none is. */
 export function nextGarpAt(held: HeldAddress, settings: GarpSettings): number | undefined {
-  if (held.garpsSent < settings.count) return held.since + garpOffsetMs(held.garpsSent, settings);
+  if (held.garpsSent < settings.count)
+    return (held.burstAt ?? held.since) + garpOffsetMs(held.garpsSent, settings);
   if (settings.refreshSeconds <= 0) return undefined;
   return periodic(held.address, settings.refreshSeconds * 1000, held.lastGarpAt ?? held.since);
 }
@@ -76,15 +78,17 @@ export function firstProbeDelayMs(timings: SpeakerTimings): number {
 }
 
 /**
- * When the next duplicate-address probe of `held` is due: once shortly after it was taken (see
- * firstProbeDelayMs), then every `conflictCheckMs` in the address's slot (the same slot as its
- * refreshes when both periods are equal). Undefined for IPv6 (iputils arping probes ARP only; the
- * image has no tool that runs IPv6 duplicate address detection against another host) and when
- * probing is off.
+ * When the next duplicate-address probe of `held` is due (IPv4 and IPv6 alike): once shortly after
+ * it was taken (see firstProbeDelayMs), then every `conflictCheckMs` in the address's slot (the same
+ * slot as its refreshes when both periods are equal). While the view is stale, every `staleProbeMs`
+ * instead (never before the first delay): a cut-off speaker learns from the probe that another node
+ * took the address, and yields it. Undefined when probing is off for that state.
  */
-export function nextProbeAt(held: HeldAddress, timings: SpeakerTimings): number | undefined {
-  if (timings.conflictCheckMs <= 0 || familyOf(held.address) !== 'ipv4') return undefined;
-  if (held.lastProbeAt === undefined || held.lastProbeAt < held.since)
-    return held.since + firstProbeDelayMs(timings);
-  return periodic(held.address, timings.conflictCheckMs, held.lastProbeAt);
+export function nextProbeAt(held: HeldAddress, timings: SpeakerTimings, stale = false): number | undefined {
+  const period = stale ? timings.staleProbeMs : timings.conflictCheckMs;
+  if (period <= 0) return undefined;
+  const first = held.since + firstProbeDelayMs(timings);
+  if (held.lastProbeAt === undefined || held.lastProbeAt < held.since) return first;
+  if (stale) return Math.max(first, held.lastProbeAt + period);
+  return periodic(held.address, period, held.lastProbeAt);
 }

@@ -1,8 +1,8 @@
 // Kubernetes objects (untyped JSON from the API) into the speaker's types, at the boundary.
 import { LABEL_L2LB, LABEL_PARENT_SERVICE, LEASE_PREFIX, type Condition, type LeaseState } from '../model';
 import { HEARTBEAT_ANNOTATION } from './heartbeat/peers';
-import { canonicalAddress, parseSpeakerPool } from './pools';
-import type { IndexStatus, SpeakerBalancer, SpeakerIndex } from './types';
+import { canonicalAddress, parseSpeakerPoolEntries, validInterfaceName } from './pools';
+import type { IndexStatus, ServicePort, SpeakerBalancer, SpeakerIndex } from './types';
 
 type Json = Record<string, unknown>;
 
@@ -43,6 +43,19 @@ export function parseIndexStatus(v: unknown): IndexStatus {
   };
 }
 
+/** `spec.ports`: entries without a valid port number are left out; the protocol defaults to TCP. */
+function parsePorts(v: unknown): ServicePort[] {
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((p): ServicePort[] => {
+    const o = obj(p);
+    const port = o.port;
+    const protocol = str(o.protocol) ?? 'TCP';
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return [];
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') return [];
+    return [{ port, protocol }];
+  });
+}
+
 /** An L2LBService; undefined when it has no name. An unparseable address counts as none. */
 export function parseIndex(v: unknown): SpeakerIndex | undefined {
   const o = obj(v);
@@ -65,6 +78,7 @@ export function parseIndex(v: unknown): SpeakerIndex | undefined {
       namespace: str(serviceRef.namespace) || namespace,
       name: str(serviceRef.name) || str(labels[LABEL_PARENT_SERVICE]) || '',
     },
+    ports: parsePorts(spec.ports),
     status: parseIndexStatus(o.status),
   };
 }
@@ -74,7 +88,16 @@ export function parseBalancer(v: unknown): SpeakerBalancer | undefined {
   const name = str(obj(o.metadata).name);
   if (!name) return undefined;
   const spec = obj(o.spec);
-  return { name, pool: parseSpeakerPool(strings(spec.addressPool)), interfaces: strings(spec.interfaces) };
+  const { pool, refused } = parseSpeakerPoolEntries(strings(spec.addressPool));
+  const named = strings(spec.interfaces);
+  const invalid = named.filter((n) => !validInterfaceName(n));
+  return {
+    name,
+    pool,
+    interfaces: named.filter(validInterfaceName),
+    ...(refused.length ? { refusedEntries: refused } : {}),
+    ...(invalid.length ? { invalidInterfaces: invalid } : {}),
+  };
 }
 
 /** A speaker Lease (`l2lb-speaker-<node>`); undefined for other Leases. */

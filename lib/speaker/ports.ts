@@ -1,8 +1,14 @@
 // The speaker's narrow I/O interfaces: the decisions are tested against fakes of these.
 import type { RouteTable } from './interface';
 
+/**
+ * `now()` is monotonic (ms, any origin): every decision is timed by it, so a wall clock that steps
+ * (NTP, an operator) or differs between nodes changes nothing. `wallNow()` is what is written for
+ * people and the API: Lease renewTime, status timestamps.
+ */
 export interface Clock {
   now(): number;
+  wallNow(): number;
 }
 
 export interface NetworkOps {
@@ -15,9 +21,9 @@ export interface NetworkOps {
   /** Starts the gratuitous ARPs (IPv6: an unsolicited NA) without waiting for them to finish. */
   sendGratuitous(address: string, iface: string): void;
   /**
-   * Duplicate address detection for an IPv4 address this node holds (`arping -D`): whether another
-   * host answers for it, and its MAC. The node's own kernel does not answer its own probe. Rejects
-   * when no probe could be sent (no interface, link down).
+   * Whether another host answers for an address this node holds, and its MAC: `arping -D` for IPv4,
+   * a neighbour solicitation by `ndisc6` for IPv6. The node's own kernel does not answer its own
+   * probe. Rejects when no probe could be sent (no interface, link down).
    */
   probeDuplicate(address: string, iface: string): Promise<DuplicateProbe>;
   /** The interface to announce `address` on (see chooseInterface). */

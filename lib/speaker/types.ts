@@ -1,6 +1,6 @@
 // What the speaker knows and what it decides, as plain data. The shell (images/speaker) fills a
 // SpeakerView from the API and the network, calls decide(), and carries the decision out.
-import type { Condition, GarpSettings, LeaseState } from '../model';
+import type { Condition, GarpSettings } from '../model';
 import type { SpeakerPool } from './pools';
 
 /** `status` of an L2LBService, as the speakers write it. */
@@ -27,7 +27,14 @@ export interface SpeakerIndex {
   createdAt: string;
   /** `spec.serviceRef`: the Service the index announces an address of. */
   service: { namespace: string; name: string };
+  /** `spec.ports`: the only ports that answer on the address (the node drops the rest). */
+  ports: readonly ServicePort[];
   status: IndexStatus;
+}
+
+export interface ServicePort {
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
 }
 
 /** One L2LoadBalancer, reduced to its pool and its interfaces. */
@@ -35,6 +42,10 @@ export interface SpeakerBalancer {
   name: string;
   pool: SpeakerPool;
   interfaces: readonly string[];
+  /** Entries of `spec.addressPool` the speaker refuses (unparseable, or covering non-unicast space). */
+  refusedEntries?: readonly { entry: string; message: string }[];
+  /** Names in `spec.interfaces` no Linux interface can have; with no valid name left, nothing is announced. */
+  invalidInterfaces?: readonly string[];
 }
 
 /** An address this speaker has put on an interface (the shell's memory of its own actions). */
@@ -45,8 +56,16 @@ export interface HeldAddress {
   indexKey?: string;
   /** Found on an interface at start, left there by an earlier run. */
   adopted: boolean;
-  /** When it was added (or adopted), ms since the epoch. */
+  /** When it was added (or adopted), on the speaker's monotonic clock (ms). */
   since: number;
+  /**
+   * When the current round of announcements began (default: `since`). A node that becomes the
+   * owner again of an address it carries starts a new round at once.
+   */
+  burstAt?: number;
+  /** The last decision counted this node as the owner, with a fresh view. */
+  owner?: boolean;
+  /** Announcements sent in the current round (and refreshes after it). */
   garpsSent: number;
   lastGarpAt?: number;
   /** When this speaker stopped being the owner and began waiting for the new owner. */
@@ -57,11 +76,14 @@ export interface HeldAddress {
   conflict?: WireConflict;
 }
 
-/** What the last duplicate-address probe (`arping -D`) found: another host answers for the address. */
+/**
+ * What the last duplicate-address probe found (`arping -D` for IPv4, a neighbour solicitation by
+ * `ndisc6` for IPv6): another host answers for the address.
+ */
 export interface WireConflict {
   /** The MAC address of the host that answered, when the probe printed one. */
   mac?: string;
-  /** When the probe that saw it started, ms since the epoch. */
+  /** When the probe that saw it started (monotonic ms). */
   at: number;
 }
 
@@ -76,14 +98,27 @@ export interface SpeakerTimings {
    * old owner to let go, so it must not come before the first gratuitous ARP reached the wire.
    */
   statusSettleMs: number;
-  /** How often each held IPv4 address is probed for a duplicate on the link (0 = never). */
+  /** How often each held address is probed for a duplicate on the link while the view is fresh (0 = never). */
   conflictCheckMs: number;
+  /**
+   * How often each held address is probed while the view is stale: the probe is how a cut-off
+   * speaker learns that another node took the address over, and yields it.
+   */
+  staleProbeMs: number;
 }
 
+/**
+ * Every time in a view is on the speaker's own monotonic clock (ms): freshness never compares one
+ * node's clock with another's (see lease.ts). Only the timestamps written into statuses are wall
+ * clock, `wallOffsetMs` away.
+ */
 export interface SpeakerView {
   node: string;
-  /** Leases by node name, this speaker's own included (as last renewed). */
-  leases: ReadonlyMap<string, LeaseState>;
+  /**
+   * Until when each node counts as alive (monotonic ms), this speaker's own entry included (its last
+   * good renewal plus the lease duration; absent while it shuts down). A node without an entry is dead.
+   */
+  liveUntil: ReadonlyMap<string, number>;
   indices: readonly SpeakerIndex[];
   balancers: readonly SpeakerBalancer[];
   held: readonly HeldAddress[];
@@ -91,6 +126,8 @@ export interface SpeakerView {
   viewFreshUntil: number;
   shuttingDown: boolean;
   timings: SpeakerTimings;
+  /** Wall-clock ms minus monotonic ms: turns a view time into a status timestamp. */
+  wallOffsetMs: number;
 }
 
 export interface Announce {
@@ -115,7 +152,7 @@ export interface Withdraw {
 export interface Refusal {
   address: string;
   indexKey: string;
-  reason: 'AddressOutsidePools' | 'AddressConflict';
+  reason: 'AddressOutsidePools' | 'AddressConflict' | 'InvalidInterface';
   /** AddressConflict: the key of the older L2LBService that keeps the address. */
   heldBy?: string;
 }
@@ -142,9 +179,17 @@ export interface Decision {
    * any more, so a later move hands it over make-before-break.
    */
   claim: { address: string; indexKey: string }[];
+  /** Held addresses this node owns, with a fresh view (record it as `owner`). */
+  owned: string[];
+  /**
+   * Held addresses this node owns again after not owning them (a hand-over called off, fail-back,
+   * re-ranking, a view fresh again, a leftover claimed): a new round of announcements starts now
+   * (record `burstAt`, reset `garpsSent`); their first announcement is in `garp`.
+   */
+  regained: string[];
   /** Held addresses due a gratuitous ARP / unsolicited NA now. */
   garp: { address: string; iface: string }[];
-  /** Held addresses due a duplicate-address probe now (IPv4 only). */
+  /** Held addresses due a duplicate-address probe now. */
   probe: { address: string; iface: string }[];
   refusals: Refusal[];
   statusUpdates: StatusUpdate[];

@@ -1,6 +1,6 @@
 // The speaker's boundaries: its environment, the API objects it reads, the `ip -j` output it parses,
 // and the choice of interface.
-import { parseArpingDad, parseIpAddrJson } from '../../images/speaker/netops';
+import { parseArpingDad, parseNdiscProbe, parseIpAddrJson } from '../../images/speaker/netops';
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import { chooseInterface, hostAddresses, type RouteTable } from '../../lib/speaker/interface';
 import { parseBalancer, parseIndex, parseLease } from '../../lib/speaker/parse';
@@ -22,6 +22,7 @@ describe('speaker configuration', () => {
         shutdownTimeoutMs: 3000,
         statusSettleMs: 100,
         conflictCheckSeconds: 60,
+        staleProbeMs: 1000,
       },
       errors: [],
     });
@@ -74,6 +75,10 @@ describe('parsing API objects', () => {
         loadBalancerIP: '2001:DB8::0a',
         nodes: ['node-a', 'node-b'],
         serviceRef: { name: 'web', namespace: 'shop' },
+        ports: [
+          { name: 'https', port: 443, protocol: 'TCP', targetPort: 8443 },
+          { name: 'dns', port: 53, protocol: 'UDP' },
+        ],
       },
       status: {
         loadBalancer: { ingress: [{ ip: '2001:db8::a' }] },
@@ -99,12 +104,36 @@ describe('parsing API objects', () => {
       l2lbName: 'public',
       createdAt: '',
       service: { namespace: 'shop', name: 'web' },
+      ports: [
+        { port: 443, protocol: 'TCP' },
+        { port: 53, protocol: 'UDP' },
+      ],
       status: expect.objectContaining({
         announcingNode: 'node-a',
         ingress: ['2001:db8::a'],
         announced: expect.objectContaining({ status: 'True' }),
       }),
     });
+  });
+
+  it('reads a malformed L2LBService without throwing: bad ports and nodes are left out', () => {
+    const index = parseIndex({
+      metadata: { name: 'web-public-0', namespace: 'shop' },
+      spec: {
+        loadBalancerIP: ['192.0.2.10'],
+        nodes: 'node-a',
+        ports: [{ port: '443' }, { port: 70_000 }, { port: 80, protocol: 'ICMP' }, null, { port: 8080 }],
+      },
+      status: 'announced',
+    });
+    expect(index).toEqual(
+      expect.objectContaining({
+        address: '',
+        nodes: [],
+        ports: [{ port: 8080, protocol: 'TCP' }],
+        status: { ingress: [] },
+      }),
+    );
   });
 
   it('counts an unparseable or empty loadBalancerIP as no address', () => {
@@ -155,6 +184,27 @@ describe('parsing API objects', () => {
       '2001:db8::100',
     ])
       expect(poolContains(b!.pool, a)).toBe(false);
+  });
+
+  it('refuses pool entries reaching into non-unicast space and impossible interface names, naming each', () => {
+    const b = parseBalancer({
+      metadata: { name: 'public' },
+      spec: {
+        addressPool: ['0.0.0.0/0', '224.0.0.0/24', '127.0.0.0/30', 'fe80::/64', '198.51.100.0/28'],
+        interfaces: ['eth1', 'eth1; reboot', '../x', 'averyveryverylongname', '-v', ''],
+      },
+    });
+    expect(b?.refusedEntries?.map((e) => e.entry)).toEqual([
+      '0.0.0.0/0',
+      '224.0.0.0/24',
+      '127.0.0.0/30',
+      'fe80::/64',
+    ]);
+    expect(b?.refusedEntries?.[0]?.message).toContain('never announced');
+    expect(poolContains(b!.pool, '198.51.100.5')).toBe(true);
+    expect(poolContains(b!.pool, '192.0.2.10')).toBe(false);
+    expect(b?.interfaces).toEqual(['eth1']);
+    expect(b?.invalidInterfaces).toEqual(['eth1; reboot', '../x', 'averyveryverylongname', '-v', '']);
   });
 
   it('skips invalid pool entries and writes addresses canonically', () => {
@@ -214,6 +264,20 @@ describe('choosing the interface', () => {
 
   it('finds host-length addresses off loopback, where an earlier run left its announcements', () => {
     expect(hostAddresses(table)).toEqual([{ address: '192.0.2.200', iface: 'eth0' }]);
+  });
+});
+
+describe('reading an IPv6 probe (ndisc6 -m -n -r 1 -w 1000, output as measured)', () => {
+  it('reads an answer as a duplicate, with the MAC of the host that answered', () => {
+    const out =
+      'Soliciting 2001:db8::10 (2001:db8::10) on eth0...\nTarget link-layer address: B6:8F:B6:5C:C9:42\n from 2001:db8::10\n';
+    expect(parseNdiscProbe(out, 0)).toEqual({ duplicate: true, mac: 'b6:8f:b6:5c:c9:42' });
+  });
+
+  it('reads no response as no duplicate, and anything else as a failure', () => {
+    const none = 'Soliciting 2001:db8::10 (2001:db8::10) on eth0...\nTimed out.\nNo response.\n';
+    expect(parseNdiscProbe(none, 2)).toEqual({ duplicate: false });
+    expect(parseNdiscProbe('eth9: No such device\n', 1)).toBeInstanceOf(Error);
   });
 });
 

@@ -106,6 +106,7 @@ const index = (name: string, address: string, nodes: string[]): SpeakerIndex => 
   l2lbName: 'public',
   createdAt: '2025-01-01T00:00:00Z',
   service: { namespace: 'shop', name: name.replace(/-\d+$/, '') },
+  ports: [{ port: 443, protocol: 'TCP' }],
   status: { ingress: [] },
 });
 
@@ -118,7 +119,7 @@ function setup(): { cluster: FakeCluster; net: FakeNetwork; speaker: Speaker; me
     config!,
     cluster,
     net,
-    { now: () => Date.now() },
+    { now: () => Date.now(), wallNow: () => Date.now() },
     jsonLogger('error', {}, () => undefined),
     metrics,
   );

@@ -8,22 +8,20 @@ import {
   nextSlot,
   phaseMs,
 } from '../../lib/speaker/garp';
-import { leaseFresh, microTime } from '../../lib/speaker/lease';
+import { liveUntil, microTime, observeLeases, type LeaseSighting } from '../../lib/speaker/lease';
 import { parseIndex } from '../../lib/speaker/parse';
-import { parseSpeakerPool } from '../../lib/speaker/pools';
+import { parseSpeakerPool, parseSpeakerPoolEntries } from '../../lib/speaker/pools';
 import { addressSeries } from '../../lib/speaker/series';
 import type { HeldAddress, SpeakerIndex, SpeakerView } from '../../lib/speaker/types';
 
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const GARP = { count: 4, intervalMilliseconds: 1000, refreshSeconds: 60 };
 
-/** A lease renewed `agoMs` before T0 (3 s duration). */
-const lease = (node: string, agoMs = 0): LeaseState => ({
-  node,
-  renewTime: microTime(T0 - agoMs),
-  durationSeconds: 3,
-});
-const released = (node: string): LeaseState => ({ node, durationSeconds: 3 });
+/** A node whose renewal this speaker saw `agoMs` before T0 (3 s leases): alive until then + 3 s. */
+type Alive = [node: string, until: number];
+const lease = (node: string, agoMs = 0): Alive => [node, T0 - agoMs + 3000];
+/** A node whose speaker released its Lease (shutting down). */
+const released = (node: string): Alive => [node, Number.NEGATIVE_INFINITY];
 
 const index = (name: string, address: string, nodes: string[], announcingNode?: string): SpeakerIndex => ({
   key: `shop/${name}`,
@@ -34,6 +32,7 @@ const index = (name: string, address: string, nodes: string[], announcingNode?: 
   l2lbName: 'public',
   createdAt: '2024-12-01T00:00:00Z',
   service: { namespace: 'shop', name: name.replace(/-[^-]+-\d+$/, '') },
+  ports: [{ port: 443, protocol: 'TCP' }],
   status: {
     ingress: announcingNode ? [address] : [],
     ...(announcingNode ? { announcingNode, announcedSince: '2025-01-01T00:00:00.000Z' } : {}),
@@ -46,6 +45,7 @@ const held = (address: string, extra: Partial<HeldAddress> = {}): HeldAddress =>
   indexKey: 'shop/web-public-0',
   adopted: false,
   since: T0 - 10_000,
+  owner: true,
   garpsSent: 4,
   lastGarpAt: T0 - 5_000,
   ...extra,
@@ -54,7 +54,7 @@ const held = (address: string, extra: Partial<HeldAddress> = {}): HeldAddress =>
 function view(node: string, over: Partial<SpeakerView> = {}): SpeakerView {
   return {
     node,
-    leases: new Map([lease('node-a'), lease('node-b'), lease('node-c')].map((l) => [l.node, l])),
+    liveUntil: new Map([lease('node-a'), lease('node-b'), lease('node-c')]),
     indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'])],
     balancers: [
       { name: 'public', pool: parseSpeakerPool(['192.0.2.0/24', '2001:db8::/64']), interfaces: [] },
@@ -68,21 +68,43 @@ function view(node: string, over: Partial<SpeakerView> = {}): SpeakerView {
       shutdownTimeoutMs: 3000,
       statusSettleMs: 100,
       conflictCheckMs: 60_000,
+      staleProbeMs: 1000,
     },
+    wallOffsetMs: 0,
     ...over,
   };
 }
 
-const leases = (...ls: LeaseState[]): Map<string, LeaseState> => new Map(ls.map((l) => [l.node, l]));
+const leases = (...ls: Alive[]): Map<string, number> => new Map(ls);
 
 describe('lease freshness', () => {
-  it('counts a lease as fresh until renewTime plus its duration', () => {
-    expect(leaseFresh(lease('node-a', 2999), T0)).toBe(true);
-    expect(leaseFresh(lease('node-a', 3000), T0)).toBe(false);
+  const renewed = (node: string, wallMs: number): LeaseState => ({
+    node,
+    renewTime: microTime(wallMs),
+    durationSeconds: 3,
   });
 
-  it('counts a released lease (no renewTime) as expired', () => {
-    expect(leaseFresh(released('node-a'), T0)).toBe(false);
+  it('counts a peer alive for one lease duration after this speaker saw its renewTime change', () => {
+    const first = observeLeases(new Map(), [renewed('node-a', T0)], 1000);
+    const same = observeLeases(first, [renewed('node-a', T0)], 2500);
+    expect(liveUntil(same.get('node-a'), Number.NEGATIVE_INFINITY)).toBe(4000);
+    const later = observeLeases(same, [renewed('node-a', T0 + 1000)], 3900);
+    expect(liveUntil(later.get('node-a'), Number.NEGATIVE_INFINITY)).toBe(6900);
+  });
+
+  it('counts a released lease (no renewTime) as dead at once', () => {
+    const seen = observeLeases(new Map(), [{ node: 'node-a', durationSeconds: 3 }], 1000);
+    expect(liveUntil(seen.get('node-a'), Number.NEGATIVE_INFINITY)).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it('gives every peer a full lease duration from when the own view became fresh again', () => {
+    const seen = observeLeases(new Map(), [renewed('node-a', T0)], 1000);
+    expect(liveUntil(seen.get('node-a'), 60_000)).toBe(63_000);
+  });
+
+  it('forgets a Lease that is gone', () => {
+    const seen = observeLeases(new Map(), [renewed('node-a', T0)], 1000);
+    expect(observeLeases(seen, [], 2000).has('node-a')).toBe(false);
   });
 
   it('writes renewTime as MicroTime with six fractional digits', () => {
@@ -105,7 +127,7 @@ describe('ownership by rank and lease freshness', () => {
 
   it('lets the second candidate take over once the first lease has expired', () => {
     const v = view('node-b', {
-      leases: leases(lease('node-a', 3500), lease('node-b'), lease('node-c')),
+      liveUntil: leases(lease('node-a', 3500), lease('node-b'), lease('node-c')),
       indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'], 'node-a')],
     });
     const d = decide(v, T0);
@@ -121,7 +143,7 @@ describe('ownership by rank and lease freshness', () => {
   });
 
   it('wakes up exactly when a higher-ranked lease runs out', () => {
-    const v = view('node-b', { leases: leases(lease('node-a', 1000), lease('node-b'), lease('node-c')) });
+    const v = view('node-b', { liveUntil: leases(lease('node-a', 1000), lease('node-b'), lease('node-c')) });
     const d = decide(v, T0);
     expect(d.announce).toEqual([]);
     expect(d.wakeAt).toBe(T0 + 2000);
@@ -130,11 +152,11 @@ describe('ownership by rank and lease freshness', () => {
 
   it('ignores candidates without a lease and nodes not in the list', () => {
     const v = view('node-c', {
-      leases: leases(lease('node-c'), lease('node-x')),
+      liveUntil: leases(lease('node-c'), lease('node-x')),
       indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'])],
     });
     expect(ownerOf(v.indices[0]!, v, T0)).toBe('node-c');
-    expect(decide(view('node-x', { leases: v.leases }), T0).announce).toEqual([]);
+    expect(decide(view('node-x', { liveUntil: v.liveUntil }), T0).announce).toEqual([]);
   });
 
   it('announces nothing for an index without an address', () => {
@@ -146,18 +168,18 @@ describe('ownership by rank and lease freshness', () => {
 
 describe('a stale own view', () => {
   it('takes nothing new while its own view is stale', () => {
-    const v = view('node-b', {
-      leases: leases(lease('node-a', 5000), lease('node-b', 3500), lease('node-c')),
-      viewFreshUntil: T0 - 500,
-    });
-    const d = decide(v, T0);
+    // node-a's lease ran out, node-b is next and (by its own entry) alive: with a fresh view it
+    // takes the address; with a stale one it must not.
+    const v = view('node-b', { liveUntil: leases(lease('node-a', 5000), lease('node-b'), lease('node-c')) });
+    expect(decide(v, T0).announce).toEqual([expect.objectContaining({ address: '192.0.2.10' })]);
+    const d = decide({ ...v, viewFreshUntil: T0 - 500 }, T0);
     expect(d.viewFresh).toBe(false);
     expect(d.announce).toEqual([]);
   });
 
   it('keeps (and keeps refreshing) what it holds while cut off, and writes no status', () => {
     const v = view('node-a', {
-      leases: leases(lease('node-a', 5000), lease('node-b', 5000)),
+      liveUntil: leases(lease('node-a', 5000), lease('node-b', 5000)),
       // The refresh is due a period after the last one, in the address's slot: 91 s ago is overdue.
       held: [held('192.0.2.10', { lastGarpAt: T0 - 91_000 })],
       viewFreshUntil: T0 - 2000,
@@ -174,6 +196,217 @@ describe('a stale own view', () => {
       viewFreshUntil: T0 - 1,
     });
     expect(decide(v, T0).withdraw).toEqual([]);
+  });
+
+  it('yields an address at once when a probe finds another host answering for it (IPv4 and IPv6)', () => {
+    for (const address of ['192.0.2.10', '2001:db8::10']) {
+      const v = view('node-a', {
+        indices: [index('web-public-0', address, ['node-a', 'node-b'], 'node-a')],
+        held: [held(address, { conflict: { mac: '02:00:00:00:00:0b', at: T0 - 10 } })],
+        viewFreshUntil: T0 - 1,
+      });
+      expect(decide(v, T0).withdraw).toEqual([
+        expect.objectContaining({ address, reason: 'AnsweredElsewhere' }),
+      ]);
+      // With a fresh view this node knows it is the owner: the other host is the one to yield.
+      expect(decide({ ...v, viewFreshUntil: T0 + 3000 }, T0).withdraw).toEqual([]);
+    }
+  });
+
+  it('probes what it keeps every staleProbeMs, to learn whether another node took it', () => {
+    const h = held('2001:db8::10', { since: T0 - 60_000, lastProbeAt: T0 - 1000 });
+    const v = view('node-a', {
+      indices: [index('web-public-0', '2001:db8::10', ['node-a', 'node-b'], 'node-a')],
+      held: [h],
+    });
+    expect(decide(v, T0).probe).toEqual([]);
+    expect(decide({ ...v, viewFreshUntil: T0 - 1 }, T0).probe).toEqual([
+      { address: '2001:db8::10', iface: 'eth0' },
+    ]);
+  });
+
+  it('finishes a hand-over that began with a fresh view by its bound, also while stale', () => {
+    const v = view('node-b', {
+      indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b'], 'node-b')],
+      held: [held('192.0.2.10', { releasingSince: T0 - 2000, owner: false })],
+      viewFreshUntil: T0 - 1,
+    });
+    expect(decide(v, T0).withdraw).toEqual([expect.objectContaining({ reason: 'HandoverTimeout' })]);
+    expect(decide(v, T0 - 1000).withdraw).toEqual([]);
+  });
+});
+
+describe('the API server down for everyone', () => {
+  // Every speaker is stale, and to each the others look dead (no renewals seen for 10 s).
+  const outage = (node: string, mine: HeldAddress[]): SpeakerView =>
+    view(node, {
+      liveUntil: leases(lease('node-a', 10_000), lease('node-b', 10_000), lease('node-c', 10_000)),
+      indices: [
+        index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'], 'node-a'),
+        index('web-public-1', '192.0.2.11', ['node-b', 'node-c', 'node-a'], 'node-b'),
+      ],
+      held: mine,
+      viewFreshUntil: T0 - 7000,
+    });
+
+  it('keeps every address on the node that has it, announced, and takes over nothing', () => {
+    const a = decide(outage('node-a', [held('192.0.2.10', { lastGarpAt: T0 - 91_000 })]), T0);
+    const b = decide(outage('node-b', [held('192.0.2.11', { indexKey: 'shop/web-public-1' })]), T0);
+    const c = decide(outage('node-c', []), T0);
+    for (const d of [a, b, c]) {
+      expect(d.announce).toEqual([]);
+      expect(d.withdraw).toEqual([]);
+      expect(d.statusUpdates).toEqual([]);
+    }
+    expect(a.garp).toEqual([{ address: '192.0.2.10', iface: 'eth0' }]);
+  });
+});
+
+describe('announcing on every (re)gain of ownership', () => {
+  it('announces at once when a hand-over is called off, and reports after this round began', () => {
+    const v = view('node-a', {
+      indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b'], 'node-b')],
+      held: [held('192.0.2.10', { releasingSince: T0 - 500, owner: false, lastGarpAt: T0 - 2000 })],
+    });
+    const d = decide(v, T0);
+    expect(d.cancelRelease).toEqual(['192.0.2.10']);
+    expect(d.regained).toEqual(['192.0.2.10']);
+    expect(d.garp).toEqual([{ address: '192.0.2.10', iface: 'eth0' }]);
+    // The status (which tells node-b to let go) waits for the first announcement to reach the wire.
+    expect(d.statusUpdates).toEqual([]);
+    expect(d.wakeAt).toBe(T0 + 100);
+  });
+
+  it('announces at once on fail-back: the preferred node that kept the address owns it again', () => {
+    // node-a was cut off and kept 192.0.2.10 (owner: false while stale); node-b took it meanwhile.
+    const v = view('node-a', {
+      indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b'], 'node-b')],
+      held: [held('192.0.2.10', { owner: false, lastGarpAt: T0 - 1000 })],
+    });
+    const d = decide(v, T0);
+    expect(d.regained).toEqual(['192.0.2.10']);
+    expect(d.garp).toEqual([{ address: '192.0.2.10', iface: 'eth0' }]);
+    // The round goes on at 1, 2 and 4 intervals from now.
+    const round = held('192.0.2.10', { owner: true, burstAt: T0, garpsSent: 1, lastGarpAt: T0 });
+    expect(decide({ ...v, held: [round] }, T0 + 999).garp).toEqual([]);
+    expect(decide({ ...v, held: [round] }, T0 + 1000).garp).toHaveLength(1);
+  });
+
+  it('announces at once when re-ranking makes it first again', () => {
+    const held0 = held('192.0.2.10', { owner: false, releasingSince: T0 - 300 });
+    const ranked = (nodes: string[]): SpeakerView =>
+      view('node-b', { indices: [index('web-public-0', '192.0.2.10', nodes, 'node-b')], held: [held0] });
+    expect(decide(ranked(['node-a', 'node-b']), T0).regained).toEqual([]);
+    expect(decide(ranked(['node-b', 'node-a']), T0).regained).toEqual(['192.0.2.10']);
+  });
+
+  it('starts no new round for an address it went on owning', () => {
+    const d = decide(view('node-a', { held: [held('192.0.2.10')] }), T0);
+    expect(d.owned).toEqual(['192.0.2.10']);
+    expect(d.regained).toEqual([]);
+    expect(d.garp).toEqual([]);
+  });
+
+  it('counts nothing as owned while the view is stale, so the first fresh look announces again', () => {
+    const v = view('node-a', { held: [held('192.0.2.10')], viewFreshUntil: T0 - 1 });
+    expect(decide(v, T0).owned).toEqual([]);
+    expect(
+      decide({ ...v, held: [held('192.0.2.10', { owner: false })], viewFreshUntil: T0 + 1 }, T0).regained,
+    ).toEqual(['192.0.2.10']);
+  });
+});
+
+describe('clock skew between nodes (freshness on the local monotonic clock)', () => {
+  // node-b watches node-a, which renews every second from T0 with its wall clock `skewMs` off, then
+  // dies at T0 + 10 s. node-b's monotonic clock starts at 0 when node-a's first renewal arrives.
+  function ownerOverTime(skewMs: number, observerOffsetMs: number): Map<number, string | undefined> {
+    let sightings = new Map<string, LeaseSighting>();
+    const owners = new Map<number, string | undefined>();
+    const ix = index('web-public-0', '192.0.2.10', ['node-a', 'node-b'], 'node-a');
+    for (let mono = 0; mono <= 20_000; mono += 250) {
+      const lastRenewal = Math.min(Math.floor(mono / 1000), 10) * 1000;
+      const renewals: LeaseState[] = [
+        { node: 'node-a', renewTime: microTime(T0 + lastRenewal + skewMs), durationSeconds: 3 },
+      ];
+      sightings = observeLeases(sightings, renewals, mono);
+      const v = view('node-b', {
+        liveUntil: new Map([
+          ['node-a', liveUntil(sightings.get('node-a'), 0)],
+          ['node-b', mono + 3000],
+        ]),
+        indices: [ix],
+        viewFreshUntil: mono + 3000,
+        wallOffsetMs: T0 + observerOffsetMs,
+      });
+      owners.set(mono, ownerOf(ix, v, mono));
+    }
+    return owners;
+  }
+
+  it('gives the same owners with the peer 30 s ahead, 30 s behind, or the observer 30 s off', () => {
+    const base = ownerOverTime(0, 0);
+    expect(base.get(9_750)).toBe('node-a');
+    expect(base.get(12_750)).toBe('node-a');
+    expect(base.get(13_000)).toBe('node-b');
+    for (const [skew, offset] of [
+      [30_000, 0],
+      [-30_000, 0],
+      [0, 30_000],
+      [0, -30_000],
+    ] as const)
+      expect(ownerOverTime(skew, offset)).toEqual(base);
+  });
+
+  it('writes status timestamps on the wall clock, whatever the monotonic origin', () => {
+    const v = view('node-a', {
+      held: [held('192.0.2.10', { since: 5000 })],
+      liveUntil: leases(['node-a', 20_000], ['node-b', 20_000]),
+      viewFreshUntil: 20_000,
+      wallOffsetMs: T0,
+    });
+    const [u] = decide(v, 10_000).statusUpdates;
+    expect(u?.status.announcedSince).toBe(new Date(T0 + 5000).toISOString());
+    expect(u?.status.announced?.lastTransitionTime).toBe(new Date(T0 + 10_000).toISOString());
+  });
+});
+
+describe('bad input stays harmless', () => {
+  it('refuses a pool of 0.0.0.0/0 or multicast, and announces nothing from it', () => {
+    for (const [pool, address] of [
+      ['0.0.0.0/0', '192.0.2.10'],
+      ['224.0.0.0/4', '224.0.0.5'],
+      ['ff02::/16', 'ff02::1'],
+    ] as const) {
+      const v = view('node-a', {
+        indices: [index('web-public-0', address, ['node-a'])],
+        balancers: [{ name: 'public', ...parseSpeakerPoolEntries([pool]), interfaces: [] }],
+      });
+      const refusedEntries = parseSpeakerPoolEntries([pool]).refused;
+      expect(refusedEntries).toEqual([expect.objectContaining({ entry: pool })]);
+      const d = decide({ ...v, balancers: [{ ...v.balancers[0]!, refusedEntries }] }, T0);
+      expect(d.announce).toEqual([]);
+      expect(d.refusals).toEqual([expect.objectContaining({ address, reason: 'AddressOutsidePools' })]);
+      expect(d.statusUpdates[0]?.status.announced?.message).toContain(`"${pool}" of public`);
+    }
+  });
+
+  it('refuses to announce when every listed interface name is impossible', () => {
+    const v = view('node-a', {
+      balancers: [
+        {
+          name: 'public',
+          pool: parseSpeakerPool(['192.0.2.0/24']),
+          interfaces: [],
+          invalidInterfaces: ['eth0; reboot', 'a-name-far-too-long-for-linux'],
+        },
+      ],
+    });
+    const d = decide(v, T0);
+    expect(d.announce).toEqual([]);
+    expect(d.refusals).toEqual([expect.objectContaining({ reason: 'InvalidInterface' })]);
+    expect(d.statusUpdates[0]?.status.announced).toEqual(
+      expect.objectContaining({ reason: 'InvalidInterface' }),
+    );
   });
 });
 
@@ -210,7 +443,7 @@ describe('make-before-break hand-over', () => {
 
   it('calls off the hand-over when it becomes the owner again', () => {
     const v = view('node-a', {
-      leases: leases(lease('node-a'), lease('node-b')),
+      liveUntil: leases(lease('node-a'), lease('node-b')),
       held: [held('192.0.2.10', { releasingSince: T0 - 100 })],
     });
     expect(decide(v, T0).cancelRelease).toEqual(['192.0.2.10']);
@@ -224,7 +457,7 @@ describe('make-before-break hand-over', () => {
   it('removes at once an address whose candidates all have expired leases, and clears its status', () => {
     const v = view('node-a', {
       indices: [index('web-public-0', '192.0.2.10', ['node-c'], 'node-a')],
-      leases: leases(lease('node-a'), lease('node-c', 9000)),
+      liveUntil: leases(lease('node-a'), lease('node-c', 9000)),
       held: [held('192.0.2.10')],
     });
     const d = decide(v, T0);
@@ -239,7 +472,7 @@ describe('shutdown (SIGTERM)', () => {
   const shutdown = (announcingNode: string, extra: Partial<HeldAddress> = {}): SpeakerView =>
     view('node-a', {
       shuttingDown: true,
-      leases: leases(released('node-a'), lease('node-b')),
+      liveUntil: leases(released('node-a'), lease('node-b')),
       indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b'], announcingNode)],
       held: [held('192.0.2.10', extra)],
     });
@@ -263,12 +496,12 @@ describe('shutdown (SIGTERM)', () => {
   });
 
   it('removes at once an address nobody else can take', () => {
-    const v = { ...shutdown('node-a'), leases: leases(released('node-a'), lease('node-b', 4000)) };
+    const v = { ...shutdown('node-a'), liveUntil: leases(released('node-a'), lease('node-b', 4000)) };
     expect(decide(v, T0).withdraw).toEqual([expect.objectContaining({ reason: 'NoLiveCandidate' })]);
   });
 
   it('does not count itself as a candidate even if its lease still looks fresh', () => {
-    const v = { ...shutdown('node-a'), leases: leases(lease('node-a'), lease('node-b')) };
+    const v = { ...shutdown('node-a'), liveUntil: leases(lease('node-a'), lease('node-b')) };
     expect(ownerOf(v.indices[0]!, v, T0)).toBe('node-b');
   });
 });
@@ -383,15 +616,16 @@ describe('refreshes of many addresses spread over the refresh period', () => {
       indexKey: `shop/web-public-${address.split('.')[3]}`,
       adopted: false,
       since: T0,
+      owner: true,
       garpsSent: 0,
     }));
     const sent: { address: string; at: number }[] = [];
     let now = T0;
     for (let step = 0; step < 10_000 && now < T0 + untilMs; step++) {
-      const alive = leases(...['node-a', 'node-b'].map((n) => ({ ...lease(n), renewTime: microTime(now) })));
+      const alive = leases(...['node-a', 'node-b'].map((n): Alive => [n, now + 3000]));
       const d = decide(
         view('node-a', {
-          leases: alive,
+          liveUntil: alive,
           indices: addresses.map((a) => index(`web-public-${a.split('.')[3]}`, a, ['node-a', 'node-b'])),
           held: mine,
           viewFreshUntil: now + 3000,
@@ -446,12 +680,21 @@ describe('refreshes of many addresses spread over the refresh period', () => {
     expect(perSecond.size).toBeGreaterThanOrEqual(40);
   });
 
-  it('gives every address the same slot on every node and after a restart (a hash of the address)', () => {
-    expect(phaseMs('192.0.2.10', 60_000)).toBe(phaseMs('192.0.2.10', 60_000));
-    expect(nextSlot('192.0.2.10', 60_000, T0)).toBe(T0 + phaseMs('192.0.2.10', 60_000));
-    expect(nextSlot('192.0.2.10', 60_000, T0 + phaseMs('192.0.2.10', 60_000) + 1)).toBe(
-      T0 + 60_000 + phaseMs('192.0.2.10', 60_000),
-    );
+  it('puts each address in a whole-second slot of the period, the next slot at most a period away', () => {
+    for (const a of addresses.slice(0, 20)) {
+      const phase = phaseMs(a, 60_000);
+      expect(phase % 1000).toBe(0);
+      expect(phase).toBeGreaterThanOrEqual(0);
+      expect(phase).toBeLessThan(60_000);
+      for (const from of [T0 + 1, T0 + 12_345, T0 + 59_999]) {
+        const next = nextSlot(a, 60_000, from);
+        expect(next).toBeGreaterThanOrEqual(from);
+        expect(next - from).toBeLessThan(60_000);
+        expect((((next - phase) % 60_000) + 60_000) % 60_000).toBe(0);
+      }
+    }
+    // A hash, not a counter: twenty neighbouring addresses do not share one slot.
+    expect(new Set(addresses.slice(0, 20).map((a) => phaseMs(a, 60_000))).size).toBeGreaterThan(10);
   });
 });
 
@@ -470,11 +713,18 @@ describe('duplicate-address probes', () => {
     expect(nextProbeAt({ ...probed, since: T0 + 50_000 }, timings)).toBe(T0 + 54_000);
   });
 
-  it('does not probe IPv6 addresses, nor at all with the check turned off', () => {
-    expect(nextProbeAt(held('2001:db8::10', { since: T0 }), timings)).toBeUndefined();
+  it('probes IPv6 addresses like IPv4 ones, and not at all with the check turned off', () => {
+    expect(nextProbeAt(held('2001:db8::10', { since: T0 }), timings)).toBe(T0 + 4000);
     expect(
       nextProbeAt(held('192.0.2.10', { since: T0 }), { ...timings, conflictCheckMs: 0 }),
     ).toBeUndefined();
+  });
+
+  it('probes every staleProbeMs while the view is stale, never before the first delay', () => {
+    const h = held('2001:db8::10', { since: T0, lastProbeAt: T0 + 4000 });
+    expect(nextProbeAt(h, timings, true)).toBe(T0 + 5000);
+    expect(nextProbeAt(h, timings, false)).toBeGreaterThanOrEqual(T0 + 4000 + 30_000);
+    expect(nextProbeAt(held('192.0.2.10', { since: T0 }), timings, true)).toBe(T0 + 4000);
   });
 
   it('asks for a due probe of an address it owns, also while cut off, but not of one it hands over', () => {
