@@ -8,7 +8,13 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { combineLiveness, isolated, type LeaseLiveness } from '../../lib/speaker/heartbeat/combine';
 import type { PeerState, Transition, Verdict } from '../../lib/speaker/heartbeat/liveness';
-import type { Endpoint, HeartbeatPeer } from '../../lib/speaker/heartbeat/peers';
+import type { LeaseState } from '../../lib/model';
+import {
+  formatEndpoints,
+  peersFromLeases,
+  type Endpoint,
+  type HeartbeatPeer,
+} from '../../lib/speaker/heartbeat/peers';
 import { HeartbeatReceiver } from '../../lib/speaker/heartbeat/receiver';
 import {
   encodeBeat,
@@ -175,6 +181,17 @@ export class Heartbeats {
     this.peers = peers.filter((p) => p.node !== this.o.node);
     this.receiver.setPeers(this.peers.map((p) => p.node));
     this.updatePeerGauge();
+  }
+
+  /** The peers, from the speaker Leases as the watch last delivered them. */
+  observe(leases: readonly LeaseState[]): void {
+    const peers = peersFromLeases(leases);
+    const key = (ps: readonly HeartbeatPeer[]): string =>
+      ps
+        .map((p) => `${p.node}=${formatEndpoints(p.endpoints)}`)
+        .sort()
+        .join(' ');
+    if (key(peers.filter((p) => p.node !== this.o.node)) !== key(this.peers)) this.setPeers(peers);
   }
 
   state(node: string): PeerState {

@@ -72,6 +72,23 @@ describe('heartbeats on loopback', () => {
     expect(a.transitions.map((t) => t.to)).toEqual(['alive', 'dead']);
   });
 
+  it('finds its peers in the speaker Leases (their heartbeat-endpoints annotation)', async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    const a = await speaker('lb-node-1', p1);
+    const b = await speaker('lb-node-2', p2);
+    const leases = [
+      { node: 'lb-node-1', durationSeconds: 30, heartbeatEndpoints: `127.0.0.1:${p1}` },
+      { node: 'lb-node-2', durationSeconds: 30, heartbeatEndpoints: `127.0.0.1:${p2}` },
+    ];
+    a.h.observe(leases);
+    b.h.observe(leases);
+    await until(
+      'each hears the other',
+      () => a.h.state('lb-node-2') === 'alive' && b.h.state('lb-node-1') === 'alive',
+    );
+    expect([...a.h.states().keys()]).toEqual(['lb-node-2']);
+  });
+
   it('hears a leaving peer say so', async () => {
     const [a, b] = await pairAlive();
     b.h.leave();
