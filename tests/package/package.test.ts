@@ -78,7 +78,18 @@ const WEB = fixture('web-three-ips.yaml');
 
 describe('npm run package', () => {
   it('lays out the module directory: module.yaml, openapi, crds, docs, and one sh entry per hook', () => {
-    for (const p of ['module.yaml', 'openapi/config-values.yaml', 'openapi/values.yaml', 'docs/README.md']) {
+    for (const p of [
+      'module.yaml',
+      'openapi/config-values.yaml',
+      'openapi/values.yaml',
+      // What Deckhouse's documentation reads beside them, and the settings cases of its tests.
+      'openapi/doc-ru-config-values.yaml',
+      'openapi/openapi-case-tests.yaml',
+      'crds/doc-ru-l2loadbalancer.yaml',
+      'docs/README.md',
+      'docs/README_RU.md',
+      'docs/CONFIGURATION_RU.md',
+    ]) {
       expect(existsSync(join(PACKAGE, p))).toBe(true);
     }
     // The version a user can name, the one `l2lb --version` prints.
