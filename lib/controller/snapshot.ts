@@ -25,6 +25,7 @@ import {
   type ServiceAllocation,
 } from '../model';
 import { isRec, str, type JsonObject } from '../json';
+import { readL2LBService, readLease, type Parsed } from '../objects';
 
 // A Service of another type is reduced to its name and type: the module has nothing to do with it
 // but release what it may still hold.
@@ -89,7 +90,7 @@ export const ENDPOINTSLICE_FILTER = `{
   nodes: ([(.endpoints // [])[] | select(.conditions.ready != false) | .nodeName // empty] | unique)
 }`;
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+export type { Parsed } from '../objects';
 
 type Rec = JsonObject;
 
@@ -286,55 +287,52 @@ export interface L2LBServiceSnapshot {
   specHash: string;
 }
 
-const parseL2LBServiceRecord = guarded<L2LBServiceSnapshot>(
-  (r) => `L2LBService ${str(r.namespace)}/${str(r.name)}`,
-  (r) => {
-    const serviceName = str(r.serviceName);
-    if (!serviceName) throw new Error(`label ${LABEL_PARENT_SERVICE} is missing`);
-    const l2lbName = str(r.l2lbName);
-    if (!l2lbName) throw new Error(`label ${LABEL_L2LB} is missing`);
-    const index = Number(str(r.index));
-    if (!Number.isInteger(index) || index < 0)
-      throw new Error(`label ${LABEL_INDEX} must be a non-negative integer`);
-    return {
+/**
+ * An L2LBService through the parser the speaker shares (lib/objects), plus what the control loop
+ * needs of it: the parent Service, L2LoadBalancer and index labels.
+ */
+function parseL2LBServiceRecord(r: Rec): Parsed<L2LBServiceSnapshot> {
+  const read = readL2LBService({ ...r, status: { announcingNode: r.announcingNode } });
+  if (!read.ok) return read;
+  const c = read.value;
+  const where = `L2LBService ${c.namespace}/${c.name}`;
+  if (!c.namespace) return { ok: false, error: `${where}: namespace is missing` };
+  if (!c.service.name) return { ok: false, error: `${where}: label ${LABEL_PARENT_SERVICE} is missing` };
+  if (!c.l2lbName) return { ok: false, error: `${where}: label ${LABEL_L2LB} is missing` };
+  if (c.index === undefined)
+    return { ok: false, error: `${where}: label ${LABEL_INDEX} must be a non-negative integer` };
+  return {
+    ok: true,
+    value: {
       state: {
-        namespace: required(r, 'namespace'),
-        name: required(r, 'name'),
-        serviceName,
-        l2lbName,
-        index,
-        address: str(r.address) ?? '',
-        nodes: strList(r.nodes, 'spec.nodes'),
-        creationTimestamp: str(r.creationTimestamp) ?? '',
-        ...(str(r.announcingNode) ? { announcingNode: str(r.announcingNode) } : {}),
+        namespace: c.namespace,
+        name: c.name,
+        serviceName: c.service.name,
+        l2lbName: c.l2lbName,
+        index: c.index,
+        address: c.address,
+        nodes: c.nodes,
+        creationTimestamp: c.creationTimestamp,
+        ...(c.status.announcingNode ? { announcingNode: c.status.announcingNode } : {}),
       },
-      specHash: str(r.specHash) ?? '',
-    };
-  },
-);
+      specHash: c.specHash,
+    },
+  };
+}
 
 export function parseL2LBService(raw: unknown): Parsed<L2LBServiceSnapshot> {
-  if (!Array.isArray(raw)) return parseL2LBServiceRecord(raw);
+  if (!Array.isArray(raw))
+    return isRec(raw) ? parseL2LBServiceRecord(raw) : { ok: false, error: 'snapshot entry is not an object' };
   const r: Rec = {};
   L2LBSERVICE_FIELDS.forEach((field, i) => (r[field] = raw[i]));
   return parseL2LBServiceRecord(r);
 }
 
-export const parseLease = guarded<LeaseState>(
-  (r) => `Lease ${str(r.name)}`,
-  (r) => {
-    const name = required(r, 'name');
-    const node = name.startsWith(LEASE_PREFIX) ? name.slice(LEASE_PREFIX.length) : str(r.holder);
-    if (!node) throw new Error('holderIdentity is missing');
-    // A speaker that stops releases its Lease by clearing holderIdentity: it counts as expired.
-    const held = Boolean(str(r.holder));
-    return {
-      node,
-      ...(held && str(r.renewTime) ? { renewTime: str(r.renewTime) } : {}),
-      durationSeconds: typeof r.durationSeconds === 'number' ? r.durationSeconds : 0,
-    };
-  },
-);
+/** A speaker Lease, through the parser the speaker shares (lib/objects). */
+export function parseLease(raw: unknown): Parsed<LeaseState> {
+  if (!isRec(raw)) return { ok: false, error: 'snapshot entry is not an object' };
+  return readLease(raw);
+}
 
 export const parseEndpointSlice = guarded<ServiceEndpoints>(
   (r) => `EndpointSlice of ${str(r.namespace)}/${str(r.service)}`,

@@ -21,6 +21,7 @@
 // - `eligible` lists every eligible node of each L2LoadBalancer, fresh or demoted, sorted by name
 //   (before the `externalTrafficPolicy: Local` filter, which is per index).
 
+import { isLeaseFresh } from '../objects';
 import {
   LABEL_EXCLUDE_FROM_LB,
   type L2LoadBalancer,
@@ -78,12 +79,8 @@ export function isEligibleNode(node: NodeState, balancer: L2LoadBalancer): boole
   );
 }
 
-/** A Lease is fresh while renewTime + duration lies in the future; a released Lease (no renewTime) is not. */
-export function isLeaseFresh(lease: LeaseState, now: number): boolean {
-  if (lease.renewTime === undefined) return false;
-  const renewed = Date.parse(lease.renewTime);
-  return !Number.isNaN(renewed) && renewed + lease.durationSeconds * 1000 > now;
-}
+/** Lease freshness is one rule for the control loop and the speaker (lib/objects). */
+export { isLeaseFresh };
 
 // FNV-1a 32 over UTF-16 code units, then murmur3's finaliser for avalanche.
 function hashString(text: string): number {

@@ -1,6 +1,7 @@
 // Typed view of the shell-operator binding contexts a hook run receives
 // (see shared/reference/hook-protocol.md). Hooks declare their bindings with `BindingConfig`,
 // read snapshots with `snapshotsOf`, and never touch the raw JSON.
+import { isRec } from '../json';
 
 export interface SnapshotItem {
   object?: unknown;
@@ -53,16 +54,12 @@ export interface HookConfig {
 
 export class BindingContextError extends Error {}
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function parseItems(v: unknown, where: string): SnapshotItem[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new BindingContextError(`${where} must be an array, got ${typeof v}`);
   // Checked in place, not copied: a context can hold tens of thousands of items.
   for (let i = 0; i < v.length; i++) {
-    if (!isRecord(v[i])) throw new BindingContextError(`${where}[${i}] must be an object`);
+    if (!isRec(v[i])) throw new BindingContextError(`${where}[${i}] must be an object`);
   }
   return v as SnapshotItem[];
 }
@@ -78,11 +75,11 @@ export function parseBindingContexts(text: string): BindingContext[] {
   if (!Array.isArray(raw)) throw new BindingContextError('binding context must be a JSON array');
   return raw.map((c, i): BindingContext => {
     const where = `bindingContext[${i}]`;
-    if (!isRecord(c)) throw new BindingContextError(`${where} must be an object`);
+    if (!isRec(c)) throw new BindingContextError(`${where} must be an object`);
     if (typeof c.binding !== 'string') throw new BindingContextError(`${where}.binding must be a string`);
     const snapshots: Record<string, SnapshotItem[]> = {};
     if (c.snapshots !== undefined) {
-      if (!isRecord(c.snapshots)) throw new BindingContextError(`${where}.snapshots must be an object`);
+      if (!isRec(c.snapshots)) throw new BindingContextError(`${where}.snapshots must be an object`);
       for (const [k, v] of Object.entries(c.snapshots))
         snapshots[k] = parseItems(v, `${where}.snapshots.${k}`);
     }
