@@ -77,6 +77,14 @@ export const CEL_EQUIVALENTS: Readonly<Record<string, CelEquivalent>> = {
     holds: (self, oldSelf) => JSON.stringify(self) === JSON.stringify(oldSelf),
   },
   "self == '' || isIP(self)": { holds: (self) => str(self) === '' || isIP(str(self)) },
+  "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0":
+    {
+      holds: (self) => {
+        const { operator, values } = self as { operator?: unknown; values?: unknown };
+        const count = Array.isArray(values) ? values.length : 0;
+        return operator === 'In' || operator === 'NotIn' ? count > 0 : count === 0;
+      },
+    },
 };
 
 const celKeyword: FuncKeywordDefinition = {

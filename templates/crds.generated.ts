@@ -9,7 +9,11 @@ export const crds: readonly KubernetesObject[] = [
     kind: 'CustomResourceDefinition',
     metadata: {
       name: 'l2lbservices.internal.network.deckhouse.io',
-      labels: { heritage: 'deckhouse', module: 'l2-load-balancer' },
+      labels: {
+        heritage: 'deckhouse',
+        module: 'l2-load-balancer',
+        'backup.deckhouse.io/cluster-config': 'true',
+      },
     },
     spec: {
       group: 'internal.network.deckhouse.io',
@@ -311,6 +315,139 @@ export const crds: readonly KubernetesObject[] = [
                       type: 'boolean',
                       description:
                         "Serve Services of the module's `loadBalancerClass` that name no L2LoadBalancer.\nAt most one L2LoadBalancer in the cluster may be the default.\n",
+                    },
+                    serviceAllocation: {
+                      type: 'object',
+                      description:
+                        "Which Services may take addresses from this pool, as MetalLB's\n`IPAddressPool.spec.serviceAllocation`. Absent: every namespace. Every part given must\nmatch. A Service outside the rule gets no new address from this L2LoadBalancer (its\ncondition says `NotAllowed`); addresses it already holds when the rule is narrowed are\nkept and reported, never taken away.\n",
+                      properties: {
+                        namespaces: {
+                          type: 'array',
+                          description: 'The namespaces whose Services may use this pool.\n',
+                          minItems: 1,
+                          maxItems: 256,
+                          'x-kubernetes-list-type': 'set',
+                          items: {
+                            type: 'string',
+                            minLength: 1,
+                            maxLength: 63,
+                            pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+                          },
+                        },
+                        namespaceSelector: {
+                          type: 'object',
+                          description:
+                            'Labels of the namespaces whose Services may use this pool (a label selector; every\nnamespace carries `kubernetes.io/metadata.name: <name>`).\n',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchLabels: {
+                              type: 'object',
+                              description: 'Labels that must all be present with these values.',
+                              maxProperties: 64,
+                              additionalProperties: {
+                                type: 'string',
+                                maxLength: 63,
+                                pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$',
+                              },
+                            },
+                            matchExpressions: {
+                              type: 'array',
+                              description:
+                                'Requirements that must all hold, as in any Kubernetes label selector.',
+                              maxItems: 32,
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    type: 'string',
+                                    minLength: 1,
+                                    maxLength: 317,
+                                    pattern:
+                                      '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+                                  },
+                                  operator: {
+                                    type: 'string',
+                                    enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+                                  },
+                                  values: {
+                                    type: 'array',
+                                    maxItems: 64,
+                                    items: {
+                                      type: 'string',
+                                      maxLength: 63,
+                                      pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$',
+                                    },
+                                  },
+                                },
+                                'x-kubernetes-validations': [
+                                  {
+                                    rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+                                    message:
+                                      'In and NotIn need at least one value; Exists and DoesNotExist take none',
+                                  },
+                                ],
+                              },
+                            },
+                          },
+                        },
+                        serviceSelector: {
+                          type: 'object',
+                          description: 'Labels of the Services that may use this pool (a label selector).\n',
+                          'x-kubernetes-map-type': 'atomic',
+                          properties: {
+                            matchLabels: {
+                              type: 'object',
+                              description: 'Labels that must all be present with these values.',
+                              maxProperties: 64,
+                              additionalProperties: {
+                                type: 'string',
+                                maxLength: 63,
+                                pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$',
+                              },
+                            },
+                            matchExpressions: {
+                              type: 'array',
+                              description:
+                                'Requirements that must all hold, as in any Kubernetes label selector.',
+                              maxItems: 32,
+                              items: {
+                                type: 'object',
+                                required: ['key', 'operator'],
+                                properties: {
+                                  key: {
+                                    type: 'string',
+                                    minLength: 1,
+                                    maxLength: 317,
+                                    pattern:
+                                      '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+                                  },
+                                  operator: {
+                                    type: 'string',
+                                    enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+                                  },
+                                  values: {
+                                    type: 'array',
+                                    maxItems: 64,
+                                    items: {
+                                      type: 'string',
+                                      maxLength: 63,
+                                      pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$',
+                                    },
+                                  },
+                                },
+                                'x-kubernetes-validations': [
+                                  {
+                                    rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+                                    message:
+                                      'In and NotIn need at least one value; Exists and DoesNotExist take none',
+                                  },
+                                ],
+                              },
+                            },
+                          },
+                        },
+                      },
                     },
                   },
                 },

@@ -196,6 +196,57 @@ describe('L2LoadBalancer', () => {
     expect(validateCustomObject(JSON.parse(JSON.stringify(object)))).toContain(message);
   });
 
+  it('accepts serviceAllocation by namespaces, namespace labels and Service labels', () => {
+    expect(
+      validateCustomObject(
+        l2lb({
+          addressPool: ['192.0.2.0/28'],
+          serviceAllocation: {
+            namespaces: ['team-a', 'team-a-staging'],
+            namespaceSelector: {
+              matchLabels: { 'example.com/team': 'a' },
+              matchExpressions: [
+                { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+              ],
+            },
+            serviceSelector: { matchExpressions: [{ key: 'example.com/public', operator: 'Exists' }] },
+          },
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      'a namespace that is no namespace name',
+      { namespaces: ['Team_A'] },
+      'spec.serviceAllocation.namespaces[0] must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$, got "Team_A"',
+    ],
+    [
+      'an unknown selector operator',
+      { serviceSelector: { matchExpressions: [{ key: 'tier', operator: 'Equals', values: ['web'] }] } },
+      'spec.serviceAllocation.serviceSelector.matchExpressions[0].operator must be one of In, NotIn, Exists, DoesNotExist, got "Equals"',
+    ],
+    [
+      'In without values, by its CEL rule',
+      { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] } },
+      'In and NotIn need at least one value; Exists and DoesNotExist take none',
+    ],
+    [
+      'Exists with values, by its CEL rule',
+      { serviceSelector: { matchExpressions: [{ key: 'tier', operator: 'Exists', values: ['web'] }] } },
+      'In and NotIn need at least one value; Exists and DoesNotExist take none',
+    ],
+    [
+      "MetalLB's plural namespaceSelectors",
+      { namespaceSelectors: [{ matchLabels: { team: 'a' } }] },
+      'spec.serviceAllocation.namespaceSelectors is not a known field',
+    ],
+  ])('refuses in serviceAllocation %s', (_what, serviceAllocation, message) => {
+    const errors = validateCustomObject(l2lb({ addressPool: ['192.0.2.1'], serviceAllocation }));
+    expect(errors.join('\n')).toContain(message);
+  });
+
   it('refuses a name longer than a label value, since L2LBServices carry it as one', () => {
     expect(validateCustomObject(l2lb({ addressPool: ['192.0.2.1'] }, 'p'.repeat(64)))).toEqual([
       'L2LoadBalancer metadata.name must be at most 63 characters, since it becomes a label value on every L2LBService',

@@ -177,6 +177,21 @@ describe('crds/', () => {
     },
   );
 
+  it("puts the objects of both kinds into Deckhouse's cluster-configuration backup", () => {
+    // Deckhouse backs up the custom objects of every CRD labelled backup.deckhouse.io/cluster-config:
+    // the L2LoadBalancers, and the L2LBServices that record the allocation (DESIGN §4.1).
+    for (const crd of crds) {
+      expect([crd.metadata.name, crd.metadata.labels?.['backup.deckhouse.io/cluster-config']]).toEqual([
+        crd.metadata.name,
+        'true',
+      ]);
+    }
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual([
+      'l2lbservices.internal.network.deckhouse.io',
+      'l2loadbalancers.network.deckhouse.io',
+    ]);
+  });
+
   it('requires the address pool and the parent Service reference', () => {
     const spec = (kind: string) =>
       (v1alpha1(kind).schema.openAPIV3Schema.properties as Record<string, SchemaObject>).spec as SchemaObject;
