@@ -7,7 +7,16 @@
 //
 // Members of `system:masters` pass: that group bypasses RBAC and is the break-glass identity of a
 // cluster; no namespace user is in it.
-import { INTERNAL_GROUP, LEASE_PREFIX, MODULE_NAMESPACE } from '../lib/model';
+import {
+  ANNOTATION_IPS_COUNT,
+  ANNOTATION_LB_IPS,
+  ANNOTATION_LB_NAME,
+  INTERNAL_GROUP,
+  LABEL_L2LB,
+  LEASE_PREFIX,
+  MODULE_NAME,
+  MODULE_NAMESPACE,
+} from '../lib/model';
 import { HOOKS_NAME, moduleLabels, SPEAKER_NAME } from './meta';
 import type { KubernetesObject } from './types';
 
@@ -32,6 +41,10 @@ export const CLEANUP_USERS: readonly string[] = [
 
 export const L2LBSERVICE_POLICY = 'd8-l2-load-balancer-l2lbservices';
 export const SPEAKER_LEASE_POLICY = 'd8-l2-load-balancer-speaker-leases';
+export const SERVICE_ANNOTATIONS_POLICY = 'd8-l2-load-balancer-service-annotations';
+export const IPADDRESSPOOL_POLICY = 'd8-l2-load-balancer-ipaddresspools';
+/** The standalone hooks' own ServiceAccount (under Deckhouse the hooks run as Deckhouse itself). */
+export const STANDALONE_HOOKS_USER = serviceAccountUser(MODULE_NAMESPACE, HOOKS_NAME);
 /** Set on a bound ServiceAccount token of a Pod: the node the Pod runs on (Kubernetes 1.32+). */
 const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
 
@@ -143,6 +156,123 @@ function speakerLeasePolicy(): KubernetesObject[] {
   });
 }
 
-export function admissionPolicies(): KubernetesObject[] {
-  return [...l2lbServicePolicy(), ...speakerLeasePolicy()];
+/** The longest text of one address (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`), a comma and a space. */
+const PINNED_ENTRY_CHARS = 47;
+/** How much of a refused value a message quotes: the API server's limits are far away. */
+const QUOTED_CHARS = 64;
+
+const annotation = (key: string): string => `object.metadata.annotations[${cel(key)}]`;
+const hasAnnotation = (key: string): string =>
+  `(has(object.metadata.annotations) && ${cel(key)} in object.metadata.annotations)`;
+/** An update that leaves the annotation as it was: what got in before stays the hooks' business. */
+const unchanged = (key: string): string =>
+  `(request.operation == 'UPDATE' && has(oldObject.metadata.annotations) && ${cel(key)} in oldObject.metadata.annotations && ` +
+  `oldObject.metadata.annotations[${cel(key)}] == ${annotation(key)})`;
+const quoted = (key: string): string =>
+  `'"' + (${annotation(key)}.size() > ${QUOTED_CHARS} ? ${annotation(key)}.substring(0, ${QUOTED_CHARS}) + '...' : ${annotation(key)}) + '"'`;
+
+/** One rule on one annotation of a Service: holds when the annotation is absent or unchanged. */
+function annotationRule(key: string, check: string, problem: string): Record<string, string> {
+  return {
+    expression: `!${hasAnnotation(key)} || ${unchanged(key)} || (${check})`,
+    messageExpression:
+      `'l2-load-balancer: Service ' + object.metadata.namespace + '/' + object.metadata.name + ': annotation ${key} is ' + ` +
+      `${quoted(key)} + '; ${problem}'`,
+    reason: 'Invalid',
+  };
+}
+
+/**
+ * Services: the module's annotations, checked for what needs no other object (whether the named
+ * L2LoadBalancer exists or lets the namespace in is the hooks' to say, in the Service's condition).
+ * A tenant learns of a typo when writing it, and no Service can carry a value too large to quote or
+ * ask for more than `maxExternalIPsPerService` addresses. Parameterised by that setting: the rendered
+ * policy changes with it.
+ */
+function serviceAnnotationsPolicy(maxExternalIPsPerService: number): KubernetesObject[] {
+  const max = maxExternalIPsPerService;
+  const pinned = `${annotation(ANNOTATION_LB_IPS)}.split(',').map(e, e.trim()).filter(e, e != '')`;
+  return policy(SERVICE_ANNOTATIONS_POLICY, {
+    matchConstraints: {
+      resourceRules: [
+        { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'] },
+      ],
+    },
+    matchConditions: [
+      {
+        name: 'module-annotations',
+        expression: [ANNOTATION_LB_NAME, ANNOTATION_IPS_COUNT, ANNOTATION_LB_IPS]
+          .map(hasAnnotation)
+          .join(' || '),
+      },
+      NOT_BREAK_GLASS,
+    ],
+    validations: [
+      annotationRule(
+        ANNOTATION_LB_NAME,
+        `${annotation(ANNOTATION_LB_NAME)}.size() <= 63 && ${annotation(ANNOTATION_LB_NAME)}.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')`,
+        'it must be the name of an L2LoadBalancer: at most 63 lower-case letters, digits, "-" and ".".',
+      ),
+      annotationRule(
+        ANNOTATION_IPS_COUNT,
+        `${annotation(ANNOTATION_IPS_COUNT)} == 'all' || (${annotation(ANNOTATION_IPS_COUNT)}.matches('^[1-9][0-9]{0,5}$') && int(${annotation(ANNOTATION_IPS_COUNT)}) <= ${max})`,
+        `it must be "all" or a whole number from 1 to ${max} (maxExternalIPsPerService).`,
+      ),
+      annotationRule(
+        ANNOTATION_LB_IPS,
+        `${annotation(ANNOTATION_LB_IPS)}.size() <= ${max * PINNED_ENTRY_CHARS} && ${pinned}.size() <= ${max} && ${pinned}.all(e, isIP(e))`,
+        `it must be at most ${max} IP addresses (maxExternalIPsPerService), separated by commas.`,
+      ),
+    ],
+  });
+}
+
+/**
+ * MetalLB IPAddressPools: the hooks' ServiceAccount needs create, update and delete on them (one pool
+ * per L2LoadBalancer, templates/metallb.ts), and RBAC cannot limit a create to names it does not know
+ * yet. This limits it to the module's own pools: named `l2-load-balancer-<name>`, labelled with the
+ * module and the L2LoadBalancer, before and after the write, so it can neither change, adopt nor
+ * delete a pool someone else wrote. Only the standalone hooks' ServiceAccount is held: under Deckhouse
+ * the hooks run as Deckhouse, which writes other modules' pools too.
+ */
+function ipAddressPoolPolicy(): KubernetesObject[] {
+  const ours = (o: string): string =>
+    `(has(${o}.metadata.labels) && 'module' in ${o}.metadata.labels && ${o}.metadata.labels['module'] == ${cel(MODULE_NAME)} && ` +
+    `${cel(LABEL_L2LB)} in ${o}.metadata.labels && ${o}.metadata.name.startsWith(${cel(`${MODULE_NAME}-`)}))`;
+  return policy(IPADDRESSPOOL_POLICY, {
+    matchConstraints: {
+      resourceRules: [
+        {
+          apiGroups: ['metallb.io'],
+          apiVersions: ['*'],
+          operations: ['CREATE', 'UPDATE', 'DELETE'],
+          resources: ['ipaddresspools'],
+        },
+      ],
+    },
+    matchConditions: [
+      { name: 'the-module-hooks', expression: `request.userInfo.username == ${cel(STANDALONE_HOOKS_USER)}` },
+    ],
+    validations: [
+      {
+        expression:
+          `(request.operation == 'DELETE' || ${ours('object')}) && ` +
+          `(request.operation == 'CREATE' || ${ours('oldObject')})`,
+        messageExpression:
+          "'l2-load-balancer: the hooks may ' + request.operation + ' only their own IPAddressPools (named " +
+          `${MODULE_NAME}-<L2LoadBalancer>, labelled module=${MODULE_NAME} and ${LABEL_L2LB}), not ' + ` +
+          "request.namespace + '/' + request.name",
+        reason: 'Forbidden',
+      },
+    ],
+  });
+}
+
+export function admissionPolicies(settings: { maxExternalIPsPerService: number }): KubernetesObject[] {
+  return [
+    ...l2lbServicePolicy(),
+    ...speakerLeasePolicy(),
+    ...serviceAnnotationsPolicy(settings.maxExternalIPsPerService),
+    ...ipAddressPoolPolicy(),
+  ];
 }

@@ -47,7 +47,7 @@ export function renderModule(values: ModuleValues, opts: RenderOptions = {}): Ku
   return [
     ...(standalone ? customResourceDefinitions() : []),
     namespace(),
-    ...admissionPolicies(),
+    ...admissionPolicies(settings),
     ...speakerRbac(),
     ...(opts.userAuthz === false ? [] : userAuthzRoles()),
     speakerDaemonSet(values.speaker, speakerImage),

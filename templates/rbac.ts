@@ -1,6 +1,11 @@
 // Least-privilege RBAC of the speaker, and of the hooks when the module runs under plain shell-operator.
 import { GROUP, INTERNAL_GROUP, MODULE_NAMESPACE } from '../lib/model';
-import { L2LBSERVICE_POLICY, SPEAKER_LEASE_POLICY } from './admission';
+import {
+  IPADDRESSPOOL_POLICY,
+  L2LBSERVICE_POLICY,
+  SERVICE_ANNOTATIONS_POLICY,
+  SPEAKER_LEASE_POLICY,
+} from './admission';
 import { DASHBOARD_CONFIGMAP } from './dashboard';
 import { clusterMeta, clusterName, HOOKS_NAME, namespacedMeta, SPEAKER_NAME } from './meta';
 import type { KubernetesObject, ObjectMeta } from './types';
@@ -72,12 +77,16 @@ export const HOOKS_CLUSTER_RULES: readonly PolicyRule[] = [
   rule('apiextensions.k8s.io', ['customresourcedefinitions'], READ),
   ...applyNamed('', ['namespaces'], MODULE_NAMESPACE),
   ...applyNamed('rbac.authorization.k8s.io', ['clusterroles', 'clusterrolebindings'], SPEAKER_CLUSTER_ROLE),
+  // Any IPAddressPool by RBAC (a create cannot be limited by name); only the module's own ones by the
+  // admission policy IPADDRESSPOOL_POLICY (templates/admission.ts).
   rule('metallb.io', ['ipaddresspools'], [...READ, ...WRITE]),
   ...applyNamed(
     'admissionregistration.k8s.io',
     ['validatingadmissionpolicies', 'validatingadmissionpolicybindings'],
     L2LBSERVICE_POLICY,
     SPEAKER_LEASE_POLICY,
+    SERVICE_ANNOTATIONS_POLICY,
+    IPADDRESSPOOL_POLICY,
   ),
   // Kubernetes lets a ServiceAccount grant only what it holds (an `escalate` limited by resourceNames
   // does not cover creating the role), so the hooks hold the speaker's status write themselves.

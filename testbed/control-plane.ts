@@ -1004,3 +1004,43 @@ async function startShellOperatorImage(
     throw err;
   }
 }
+
+/** A kind of another project's CRD, for a stand-in (tests cannot fetch the real CRD). */
+export interface StandInKind {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  scope: 'Namespaced' | 'Cluster';
+}
+
+/**
+ * A minimal stand-in CRD: group, kind, scope and served version, spec left open. Enough for what the
+ * API server checks of an object's apiVersion, kind, scope and metadata (and what admission sees),
+ * never of its spec.
+ */
+export function standInCrd(c: StandInKind): Record<string, unknown> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${c.plural}.${c.group}` },
+    spec: {
+      group: c.group,
+      scope: c.scope,
+      names: { kind: c.kind, plural: c.plural, singular: c.kind.toLowerCase(), listKind: `${c.kind}List` },
+      versions: [
+        {
+          name: c.version,
+          served: true,
+          storage: true,
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+            },
+          },
+        },
+      ],
+    },
+  };
+}

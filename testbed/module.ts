@@ -106,6 +106,11 @@ export interface L2LoadBalancerObject {
     nodeSelector?: Record<string, string>;
     interfaces?: string[];
     isDefault?: boolean;
+    serviceAllocation?: {
+      namespaces?: string[];
+      namespaceSelector?: { matchLabels?: Record<string, string> };
+      serviceSelector?: { matchLabels?: Record<string, string> };
+    };
   };
   status?: {
     conditions?: Condition[];

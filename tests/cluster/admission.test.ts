@@ -7,6 +7,7 @@ import { MODULE_NAMESPACE } from '../../lib/model';
 import {
   KubeApiError,
   kubeRequest,
+  standInCrd,
   startControlPlane,
   waitFor,
   type ControlPlane,
@@ -19,10 +20,20 @@ jest.setTimeout(300_000);
 const L2LBSERVICES = '/apis/internal.network.deckhouse.io/v1alpha1/namespaces/shop/l2lbservices';
 const LEASES = `/apis/coordination.k8s.io/v1/namespaces/${MODULE_NAMESPACE}/leases`;
 const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
+const SERVICES = '/api/v1/namespaces/shop/services';
+const POOLS = '/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools';
+const NAME = 'network.deckhouse.io/l2-load-balancer-name';
+const COUNT = 'network.deckhouse.io/l2-load-balancer-external-ips-count';
+const PINNED = 'network.deckhouse.io/load-balancer-ips';
 
 let cp: ControlPlane | undefined;
 /** Bearer tokens from the TokenRequest API, by ServiceAccount. */
-const tokens: Record<'alice' | 'hooks' | 'speaker', string> = { alice: '', hooks: '', speaker: '' };
+const tokens: Record<'alice' | 'tom' | 'hooks' | 'speaker', string> = {
+  alice: '',
+  tom: '',
+  hooks: '',
+  speaker: '',
+};
 
 function plane(): ControlPlane {
   if (cp === undefined) throw new Error('control plane did not start');
@@ -62,6 +73,28 @@ async function attempt(
   }
 }
 
+/** Whether RBAC alone lets a ServiceAccount do it (a SubjectAccessReview with its token's groups). */
+async function rbacAllows(
+  namespace: string,
+  name: string,
+  resourceAttributes: Record<string, string>,
+): Promise<boolean> {
+  const review = await plane().request<{ status?: { allowed?: boolean } }>(
+    'POST',
+    '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+    {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: `system:serviceaccount:${namespace}:${name}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+        resourceAttributes,
+      },
+    },
+  );
+  return review.status?.allowed === true;
+}
+
 function l2lbService(name: string, address: string): Record<string, unknown> {
   return {
     apiVersion: 'internal.network.deckhouse.io/v1alpha1',
@@ -74,6 +107,15 @@ function l2lbService(name: string, address: string): Record<string, unknown> {
       loadBalancerIP: address,
       nodes: ['frontend-1'],
     },
+  };
+}
+
+function service(name: string, annotations: Record<string, string>): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'shop', annotations: { [NAME]: 'public', ...annotations } },
+    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ name: 'https', port: 443 }] },
   };
 }
 
@@ -115,8 +157,34 @@ const binding = (
   subjects: [subject],
 });
 
+/**
+ * MetalLB's IPAddressPool is another project's CRD, which the test cannot fetch: a stand-in with its
+ * group, kind, scope and version (spec left open) is enough for what admission sees.
+ */
+const IPADDRESSPOOL_STAND_IN_CRD = standInCrd({
+  group: 'metallb.io',
+  version: 'v1beta1',
+  kind: 'IPAddressPool',
+  plural: 'ipaddresspools',
+  scope: 'Namespaced',
+});
+
+function ipAddressPool(name: string, labels: Record<string, string>): Record<string, unknown> {
+  return {
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'IPAddressPool',
+    metadata: { name, namespace: 'metallb-system', labels },
+    spec: { addresses: ['203.0.113.0/28'], autoAssign: false },
+  };
+}
+
 beforeAll(async () => {
   cp = await startControlPlane({ crdDir: join(ROOT, 'crds') });
+  await cp.request(
+    'POST',
+    '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+    IPADDRESSPOOL_STAND_IN_CRD,
+  );
   const manifests = execFileSync(
     process.execPath,
     [join(ROOT, 'dist', 'bin', 'l2lb.js'), 'render', '--standalone', '--no-monitoring'],
@@ -139,6 +207,7 @@ beforeAll(async () => {
   const admins = { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'shop-admins' };
   const setup: Array<[string, unknown]> = [
     ['/api/v1/namespaces', { metadata: { name: 'shop' } }],
+    ['/api/v1/namespaces', { metadata: { name: 'metallb-system' } }],
     ['/api/v1/namespaces/shop/serviceaccounts', { metadata: { name: 'alice' } }],
     ['/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles', role('l2lb-all', 'shop', everything)],
     [
@@ -165,24 +234,54 @@ beforeAll(async () => {
       ],
     );
   }
+  // Tom is a tenant: what the built-in `edit` role gives on Services in namespace shop. (`edit` itself
+  // is an aggregated role, filled by kube-controller-manager, which this control plane does not run.)
+  const editServices = [
+    {
+      apiGroups: [''],
+      resources: ['services'],
+      verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+    },
+  ];
+  const tom = { kind: 'ServiceAccount', name: 'tom', namespace: 'shop' };
+  setup.push(
+    ['/api/v1/namespaces/shop/serviceaccounts', { metadata: { name: 'tom' } }],
+    ['/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles', role('edit-services', 'shop', editServices)],
+    [
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings',
+      binding('edit-services-tom', 'shop', { kind: 'Role', name: 'edit-services' }, tom),
+    ],
+  );
   for (const [path, body] of setup) await plane().request('POST', path, body);
+  tokens.tom = await tokenFor('shop', 'tom');
   tokens.alice = await tokenFor('shop', 'alice');
   tokens.hooks = await tokenFor(MODULE_NAMESPACE, 'hooks');
   tokens.speaker = await tokenFor(MODULE_NAMESPACE, 'speaker');
 
   // The admission plugin loads policies from an informer: wait until both refuse (dry runs).
-  for (const [path, body] of [
-    [L2LBSERVICES, l2lbService('probe', '192.0.2.9')],
-    [LEASES, lease('l2lb-speaker-probe')],
+  for (const [token, path, body] of [
+    [tokens.alice, L2LBSERVICES, l2lbService('probe', '192.0.2.9')],
+    [tokens.alice, LEASES, lease('l2lb-speaker-probe')],
+    [tokens.tom, SERVICES, service('probe', { [COUNT]: '0' })],
   ] as const) {
     await waitFor(
       async () => {
-        const r = await attempt(tokens.alice, 'POST', `${path}?dryRun=All`, body);
-        return r.code === 403 && r.message.includes('l2-load-balancer:') ? true : undefined;
+        const r = await attempt(token, 'POST', `${path}?dryRun=All`, body);
+        // 403 Forbidden for who may write, 422 Invalid for what a Service may say.
+        if ([403, 422].includes(r.code) && r.message.includes('l2-load-balancer:')) return true;
+        throw new Error(`${r.code} ${r.message.slice(0, 300)}`);
       },
       { timeoutMs: 30_000, describe: (e) => `the admission policies did not start refusing ${path}: ${e}` },
     );
   }
+  await waitFor(
+    async () => {
+      // The CRD must be served first, then the policy loaded: a 403 from the policy says both.
+      const r = await attempt(tokens.hooks, 'POST', `${POOLS}?dryRun=All`, ipAddressPool('probe', {}));
+      return r.code === 403 && r.message.includes('l2-load-balancer:') ? true : undefined;
+    },
+    { timeoutMs: 30_000, describe: (e) => `the IPAddressPool policy did not start refusing: ${e}` },
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -191,25 +290,13 @@ afterAll(async () => {
 
 describe('L2LBService objects', () => {
   it('a namespace admin with every RBAC right on them may not create one, and is told why', async () => {
-    const review = await plane().request<{ status?: { allowed?: boolean } }>(
-      'POST',
-      '/apis/authorization.k8s.io/v1/subjectaccessreviews',
-      {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: 'system:serviceaccount:shop:alice',
-          groups: ['system:serviceaccounts', 'system:serviceaccounts:shop', 'system:authenticated'],
-          resourceAttributes: {
-            verb: 'create',
-            group: 'internal.network.deckhouse.io',
-            resource: 'l2lbservices',
-            namespace: 'shop',
-          },
-        },
-      },
-    );
-    expect(review.status?.allowed).toBe(true); // RBAC says yes: the refusal below is admission's.
+    const rbac = await rbacAllows('shop', 'alice', {
+      verb: 'create',
+      group: 'internal.network.deckhouse.io',
+      resource: 'l2lbservices',
+      namespace: 'shop',
+    });
+    expect(rbac).toBe(true); // RBAC says yes: the refusal below is admission's.
 
     const r = await attempt(tokens.alice, 'POST', L2LBSERVICES, l2lbService('evil-0', '198.51.100.7'));
     expect(r.code).toBe(403);
@@ -357,5 +444,184 @@ describe('speaker Leases', () => {
     expect(other.message).toContain(
       'the speaker on node frontend-2 may write only its own Lease l2lb-speaker-frontend-2, not l2lb-speaker-frontend-1',
     );
+  });
+});
+
+describe('Service annotations, written by a tenant (rights on Services in its namespace)', () => {
+  const create = (name: string, annotations: Record<string, string>) =>
+    attempt(tokens.tom, 'POST', `${SERVICES}?dryRun=All`, service(name, annotations));
+  const addresses = (n: number, sep = ',') =>
+    Array.from({ length: n }, (_, i) => (i % 2 === 0 ? `192.0.2.${10 + i}` : `2001:db8::${10 + i}`)).join(
+      sep,
+    );
+
+  it('takes well-formed annotations up to maxExternalIPsPerService (16)', async () => {
+    const wellFormed: Record<string, string>[] = [
+      {},
+      { [COUNT]: '1' },
+      { [COUNT]: '16' },
+      { [COUNT]: 'all' },
+      { [PINNED]: addresses(16) },
+      { [PINNED]: ` ${addresses(3, ', ')} ` },
+      { [COUNT]: '3', [PINNED]: '192.0.2.10,2001:db8::1' },
+    ];
+    for (const annotations of wellFormed) {
+      expect({ annotations, ...(await create('web', annotations)) }).toEqual({
+        annotations,
+        code: 200,
+        message: '',
+      });
+    }
+  });
+
+  it.each<[string, Record<string, string>, string]>([
+    [
+      'a count of 0',
+      { [COUNT]: '0' },
+      `annotation ${COUNT} is "0"; it must be "all" or a whole number from 1 to 16`,
+    ],
+    [
+      'a count above the maximum',
+      { [COUNT]: '17' },
+      `${COUNT} is "17"; it must be "all" or a whole number from 1 to 16`,
+    ],
+    ['a count that is no number', { [COUNT]: 'three' }, `${COUNT} is "three"`],
+    ['an empty count', { [COUNT]: '' }, `${COUNT} is ""`],
+    ['17 pinned addresses', { [PINNED]: addresses(17) }, `${PINNED} is "192.0.2.10,2001:db8::11,`],
+    [
+      'a pinned entry that is no address',
+      { [PINNED]: '192.0.2.10,192.0.2.300' },
+      'it must be at most 16 IP addresses',
+    ],
+    ['a pinned CIDR', { [PINNED]: '192.0.2.0/28' }, 'it must be at most 16 IP addresses'],
+    ['a name that is no L2LoadBalancer name', { [NAME]: 'Public Pool' }, `${NAME} is "Public Pool"`],
+  ])('refuses %s, naming the Service and the annotation', async (_what, annotations, message) => {
+    const r = await create('web', annotations);
+    expect(r.code).toBe(422);
+    expect(r.message).toContain(`ValidatingAdmissionPolicy 'd8-l2-load-balancer-service-annotations'`);
+    expect(r.message).toContain(`l2-load-balancer: Service shop/web: `);
+    expect(r.message).toContain(message);
+  });
+
+  it('refuses a 40 KB value and quotes only its first 64 characters', async () => {
+    for (const key of [NAME, COUNT, PINNED]) {
+      const huge = key === PINNED ? addresses(2000) : 'x'.repeat(40 * 1024);
+      const r = await create('web', { [key]: huge });
+      expect({ key, code: r.code }).toEqual({ key, code: 422 });
+      expect(r.message).toContain(`${key} is "${huge.slice(0, 64)}..."`);
+      expect(r.message.length).toBeLessThan(1000);
+    }
+  });
+
+  it("leaves Services without the module's annotations alone", async () => {
+    const plain = service('plain', {});
+    (plain.metadata as { annotations: Record<string, string> }).annotations = {
+      'example.com/notes': 'x'.repeat(40 * 1024),
+    };
+    expect(await attempt(tokens.tom, 'POST', `${SERVICES}?dryRun=All`, plain)).toEqual({
+      code: 200,
+      message: '',
+    });
+  });
+
+  it('lets a Service that got in before the policy be updated while that annotation stays as it was', async () => {
+    // system:masters passes the policy: this is what a Service written before the module was
+    // installed (or upgraded) looks like.
+    const old = service('legacy', { [COUNT]: '40' });
+    expect((await attempt(plane().token, 'POST', SERVICES, old)).code).toBe(200);
+    const path = `${SERVICES}/legacy`;
+    expect(await attempt(tokens.tom, 'PATCH', path, { metadata: { labels: { tier: 'web' } } })).toEqual({
+      code: 200,
+      message: '',
+    });
+    const changed = await attempt(tokens.tom, 'PATCH', path, {
+      metadata: { annotations: { [COUNT]: '41' } },
+    });
+    expect(changed.code).toBe(422);
+    expect(changed.message).toContain(`${COUNT} is "41"`);
+    expect(
+      (await attempt(tokens.tom, 'PATCH', path, { metadata: { annotations: { [COUNT]: '4' } } })).code,
+    ).toBe(200);
+  });
+});
+
+describe("MetalLB IPAddressPools, written by the hooks' ServiceAccount", () => {
+  const OURS = {
+    heritage: 'deckhouse',
+    module: 'l2-load-balancer',
+    'network.deckhouse.io/l2-load-balancer': 'public',
+  };
+
+  it("RBAC lets the hooks write any IPAddressPool: the limit below is admission's", async () => {
+    const rbac = await rbacAllows(MODULE_NAMESPACE, 'hooks', {
+      verb: 'delete',
+      group: 'metallb.io',
+      resource: 'ipaddresspools',
+      namespace: 'metallb-system',
+      name: 'team-pool',
+    });
+    expect(rbac).toBe(true);
+  });
+
+  it('creates, changes and deletes its own pools', async () => {
+    const path = `${POOLS}/l2-load-balancer-public`;
+    expect(
+      await attempt(tokens.hooks, 'POST', POOLS, ipAddressPool('l2-load-balancer-public', OURS)),
+    ).toEqual({
+      code: 200,
+      message: '',
+    });
+    expect(
+      (await attempt(tokens.hooks, 'PATCH', path, { spec: { addresses: ['203.0.113.0/27'] } })).code,
+    ).toBe(200);
+    expect((await attempt(tokens.hooks, 'DELETE', path)).code).toBe(200);
+  });
+
+  it("may not create a pool without the module's name and labels", async () => {
+    for (const [name, labels] of [
+      ['team-pool', OURS],
+      ['l2-load-balancer-public', {}],
+      ['l2-load-balancer-public', { ...OURS, module: 'metallb' }],
+    ] as const) {
+      const r = await attempt(tokens.hooks, 'POST', POOLS, ipAddressPool(name, labels));
+      expect({ name, labels, code: r.code }).toEqual({ name, labels, code: 403 });
+      expect(r.message).toContain(
+        `l2-load-balancer: the hooks may CREATE only their own IPAddressPools (named l2-load-balancer-<L2LoadBalancer>`,
+      );
+    }
+  });
+
+  it('may not change, adopt or delete a pool someone else wrote', async () => {
+    expect(
+      (await attempt(plane().token, 'POST', POOLS, ipAddressPool('l2-load-balancer-team', {}))).code,
+    ).toBe(200);
+    const path = `${POOLS}/l2-load-balancer-team`;
+    const steps: Array<[HttpMethod, unknown, string]> = [
+      ['PATCH', { spec: { addresses: ['0.0.0.0/0'] } }, 'UPDATE'],
+      ['PATCH', { metadata: { labels: OURS } }, 'UPDATE'],
+      ['DELETE', undefined, 'DELETE'],
+    ];
+    for (const [method, body, operation] of steps) {
+      const r = await attempt(tokens.hooks, method, path, body);
+      expect({ method, body, code: r.code }).toEqual({ method, body, code: 403 });
+      expect(r.message).toContain(`the hooks may ${operation} only their own IPAddressPools`);
+      expect(r.message).toContain('not metallb-system/l2-load-balancer-team');
+    }
+    const kept = await plane().request<{ metadata: { labels?: Record<string, string> }; spec: unknown }>(
+      'GET',
+      path,
+    );
+    expect(kept.spec).toEqual({ addresses: ['203.0.113.0/28'], autoAssign: false });
+    expect(kept.metadata.labels ?? {}).toEqual({});
+  });
+
+  it('may not strip its labels from a pool of its own and so hand it over', async () => {
+    expect(
+      (await attempt(tokens.hooks, 'POST', POOLS, ipAddressPool('l2-load-balancer-keep', OURS))).code,
+    ).toBe(200);
+    const r = await attempt(tokens.hooks, 'PATCH', `${POOLS}/l2-load-balancer-keep`, {
+      metadata: { labels: { module: null } },
+    });
+    expect(r.code).toBe(403);
   });
 });

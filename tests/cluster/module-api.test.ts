@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { moduleObjects, METALLB_POOL_CRD, PODMONITOR_CRD } from '../../templates/module-objects';
 import { parseSettings } from '../../lib/settings';
-import { KubeApiError, startControlPlane, type ControlPlane } from '../../testbed/control-plane';
+import { KubeApiError, standInCrd, startControlPlane, type ControlPlane } from '../../testbed/control-plane';
 import { L2LB_API, L2LBSERVICE_API, REPO_ROOT, serverSideApply } from '../../testbed/module';
 
 jest.setTimeout(180_000);
@@ -29,51 +29,31 @@ interface Obj {
   [k: string]: unknown;
 }
 
-const STAND_IN_CRDS = [
-  {
-    group: 'monitoring.coreos.com',
-    version: 'v1',
-    kind: 'PodMonitor',
-    plural: 'podmonitors',
-    scope: 'Namespaced',
-  },
-  {
-    group: 'monitoring.coreos.com',
-    version: 'v1',
-    kind: 'PrometheusRule',
-    plural: 'prometheusrules',
-    scope: 'Namespaced',
-  },
-  {
-    group: 'metallb.io',
-    version: 'v1beta1',
-    kind: 'IPAddressPool',
-    plural: 'ipaddresspools',
-    scope: 'Namespaced',
-  },
-].map((c) => ({
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: `${c.plural}.${c.group}` },
-  spec: {
-    group: c.group,
-    scope: c.scope,
-    names: { kind: c.kind, plural: c.plural, singular: c.kind.toLowerCase(), listKind: `${c.kind}List` },
-    versions: [
-      {
-        name: c.version,
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-          },
-        },
-      },
-    ],
-  },
-}));
+const STAND_IN_CRDS = (
+  [
+    {
+      group: 'monitoring.coreos.com',
+      version: 'v1',
+      kind: 'PodMonitor',
+      plural: 'podmonitors',
+      scope: 'Namespaced',
+    },
+    {
+      group: 'monitoring.coreos.com',
+      version: 'v1',
+      kind: 'PrometheusRule',
+      plural: 'prometheusrules',
+      scope: 'Namespaced',
+    },
+    {
+      group: 'metallb.io',
+      version: 'v1beta1',
+      kind: 'IPAddressPool',
+      plural: 'ipaddresspools',
+      scope: 'Namespaced',
+    },
+  ] as const
+).map(standInCrd);
 
 let cp: ControlPlane | undefined;
 let scratch: string | undefined;

@@ -342,6 +342,37 @@ describe('IPAddressPools', () => {
   });
 });
 
+describe('the admission policy on Service annotations', () => {
+  // What the expressions accept is tested on a real API server (tests/cluster/admission.test.ts).
+  const validations = (values: ModuleValues) =>
+    at<{ expression: string; messageExpression: string }[]>(
+      only(renderModule(values), 'ValidatingAdmissionPolicy', 'd8-l2-load-balancer-service-annotations'),
+      'spec',
+      'validations',
+    );
+
+  it('takes its bounds from maxExternalIPsPerService', () => {
+    const [, count, pinned] = validations({ ...minimal, maxExternalIPsPerService: 4 });
+    expect(count!.expression).toContain('<= 4)');
+    expect(count!.messageExpression).toContain('a whole number from 1 to 4 (maxExternalIPsPerService)');
+    expect(pinned!.expression).toContain('.size() <= 4 &&');
+    expect(pinned!.messageExpression).toContain('at most 4 IP addresses');
+    expect(validations(minimal)[1]!.expression).toContain(`<= ${minimal.maxExternalIPsPerService})`);
+  });
+
+  it('is bound, and denies', () => {
+    const binding = only(
+      renderModule(minimal),
+      'ValidatingAdmissionPolicyBinding',
+      'd8-l2-load-balancer-service-annotations',
+    );
+    expect(binding.spec).toEqual({
+      policyName: 'd8-l2-load-balancer-service-annotations',
+      validationActions: ['Deny'],
+    });
+  });
+});
+
 describe('the PodMonitor', () => {
   it("scrapes the speaker Pods on their metrics port, for Deckhouse's main Prometheus", () => {
     const objects = renderModule(full);
