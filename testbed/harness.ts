@@ -111,8 +111,15 @@ function installHandlers(): void {
   process.on('exit', destroyAllSync);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      destroyAllSync();
-      process.exit(130);
+      // A script with its own Ctrl-C handling (the demo) decides when to exit; the exit handler
+      // above still removes everything. Otherwise tear down on the next turn of the event loop:
+      // tsx's runner SIGKILLs a child that has not reported the signal within 60 ms, and the
+      // synchronous `ip netns del` calls would hold that report back, leaving namespaces behind.
+      if (process.listenerCount(signal) > 0) return;
+      setImmediate(() => {
+        destroyAllSync();
+        process.exit(130);
+      });
     });
   }
 }

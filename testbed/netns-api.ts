@@ -25,7 +25,10 @@ export class NetnsApiRelay {
     /** The control plane's kubeconfig and server (https://127.0.0.1:<port>). */
     private readonly kubeconfig: string,
     private readonly apiServer: string,
-  ) {}
+  ) {
+    // A run that dies before stop() (Ctrl-C in the demo) leaves no socket or kubeconfig behind.
+    process.once('exit', () => rmSync(this.dir, { recursive: true, force: true }));
+  }
 
   private async listen(): Promise<void> {
     if (this.server) return;
