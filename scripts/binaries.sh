@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Builds the binaries the cluster tests run (kube-apiserver, kine as the etcd, shell-operator)
-# from the Go module proxy into a cache directory outside the repository, and installs the
-# Debian packages the tests call (arping, na6, ip, openssl, kubectl) when they are missing.
+# Builds the binaries the cluster tests run (kube-apiserver, kine as the etcd, shell-operator,
+# addon-operator) from the Go module proxy into a cache directory outside the repository, and
+# installs the Debian packages the tests call (arping, na6, ip, openssl, kubectl) when missing.
 #
 #   scripts/binaries.sh                      # everything
-#   scripts/binaries.sh kube-apiserver kine  # only these (also: shell-operator, packages)
+#   scripts/binaries.sh kube-apiserver kine  # only these (also: shell-operator, addon-operator, packages)
 #   scripts/binaries.sh --print-env          # print L2LB_*=path lines, build nothing
 #
 # Binaries are keyed by version (kube-apiserver-v1.36.3, ...); one that is already in the cache
 # is not rebuilt. Environment: L2LB_CACHE (default ~/.cache/l2-load-balancer),
-# L2LB_KUBE_VERSION, L2LB_KINE_VERSION, L2LB_SHELL_OPERATOR_VERSION.
+# L2LB_KUBE_VERSION, L2LB_KINE_VERSION, L2LB_SHELL_OPERATOR_VERSION, L2LB_ADDON_OPERATOR_VERSION.
 # Progress goes to stderr; stdout carries only the KEY=path lines.
 set -euo pipefail
 
 KUBE_VERSION="${L2LB_KUBE_VERSION:-v1.36.3}"
 KINE_VERSION="${L2LB_KINE_VERSION:-v0.17.5}"
 SHELL_OPERATOR_VERSION="${L2LB_SHELL_OPERATOR_VERSION:-v1.20.2}"
+# addon-operator: the newest version whose whole module graph the Go module proxy serves (checked
+# 2026-12-03; the proxy lists no versions of it, so each tag was tried newest first):
+# - v1.24.6 and v1.24.5 are refused (403); v1.24.4 is served, but not what it needs:
+#   github.com/werf/nelm v1.26.2 is refused, the served v1.27.1 needs a github.com/werf/kubedog
+#   pseudo-version that is refused, and the served kubedog v0.13.0 lacks pkg/informer;
+#   github.com/deckhouse/module-sdk v0.12.0 is refused too (v0.12.2 is served).
+# - v1.20.x to v1.23.x are refused; v1.19.0 is served with everything it requires (module-sdk
+#   v0.9.1, shell-operator v1.14.0, nelm v1.21.0), so no stand-in is needed for module-sdk.
+ADDON_OPERATOR_VERSION="${L2LB_ADDON_OPERATOR_VERSION:-v1.19.0}"
 
 CACHE_DIR="${L2LB_CACHE:-${HOME:-/root}/.cache/l2-load-balancer}"
 BIN_DIR="${CACHE_DIR}/bin"
@@ -24,6 +33,7 @@ WORK_DIR="${CACHE_DIR}/work"
 KUBE_APISERVER_BIN="${BIN_DIR}/kube-apiserver-${KUBE_VERSION}"
 KINE_BIN="${BIN_DIR}/kine-${KINE_VERSION}"
 SHELL_OPERATOR_BIN="${BIN_DIR}/shell-operator-${SHELL_OPERATOR_VERSION}"
+ADDON_OPERATOR_BIN="${BIN_DIR}/addon-operator-${ADDON_OPERATOR_VERSION}"
 
 log() { printf '[binaries] %s\n' "$*" >&2; }
 die() {
@@ -35,6 +45,7 @@ print_env() {
   printf 'L2LB_KUBE_APISERVER=%s\n' "${KUBE_APISERVER_BIN}"
   printf 'L2LB_KINE=%s\n' "${KINE_BIN}"
   printf 'L2LB_SHELL_OPERATOR=%s\n' "${SHELL_OPERATOR_BIN}"
+  printf 'L2LB_ADDON_OPERATOR=%s\n' "${ADDON_OPERATOR_BIN}"
 }
 
 usage() {
@@ -44,9 +55,9 @@ usage() {
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
-want_kube=0 want_kine=0 want_shop=0 want_pkgs=0
+want_kube=0 want_kine=0 want_shop=0 want_aop=0 want_pkgs=0
 if [[ $# -eq 0 ]]; then
-  want_kube=1 want_kine=1 want_shop=1 want_pkgs=1
+  want_kube=1 want_kine=1 want_shop=1 want_aop=1 want_pkgs=1
 fi
 for arg in "$@"; do
   case "$arg" in
@@ -55,9 +66,10 @@ for arg in "$@"; do
     kube-apiserver) want_kube=1 ;;
     kine | etcd) want_kine=1 ;;
     shell-operator) want_shop=1 ;;
+    addon-operator) want_aop=1 ;;
     packages) want_pkgs=1 ;;
-    all) want_kube=1 want_kine=1 want_shop=1 want_pkgs=1 ;;
-    *) usage; die "unknown argument '${arg}' (expected kube-apiserver, kine, shell-operator, packages, all, --print-env)" ;;
+    all) want_kube=1 want_kine=1 want_shop=1 want_aop=1 want_pkgs=1 ;;
+    *) usage; die "unknown argument '${arg}' (expected kube-apiserver, kine, shell-operator, addon-operator, packages, all, --print-env)" ;;
   esac
 done
 
@@ -302,6 +314,17 @@ GO
   printf '\nreplace github.com/deckhouse/module-sdk => ./module-sdk-stub\n' >>"${w}/go.mod"
 }
 
+# nonlocal_replaces GOMOD_FILE -> its replace lines (single-line or block form) that point to another
+# module rather than a local directory, each as a single `replace` line.
+nonlocal_replaces() {
+  awk '
+    /^replace \(/ { inblk = 1; next }
+    inblk && /^\)/ { inblk = 0; next }
+    inblk && /=>/ && $0 !~ /=>[ \t]*\.\.?\// { sub(/^[ \t]+/, ""); print "replace " $0; next }
+    /^replace [^(]/ && $0 !~ /=>[ \t]*\.\.?\// { print }
+  ' "$1"
+}
+
 build_shell_operator() {
   if [[ -x "$SHELL_OPERATOR_BIN" ]]; then
     log "shell-operator ${SHELL_OPERATOR_VERSION}: cached at ${SHELL_OPERATOR_BIN}"
@@ -324,13 +347,8 @@ build_shell_operator() {
     echo
     echo "require github.com/flant/shell-operator ${SHELL_OPERATOR_VERSION}"
     echo
-    # Its non-local replace lines (single-line or block form), e.g. the go-openapi/validate fork.
-    awk '
-      /^replace \(/ { inblk = 1; next }
-      inblk && /^\)/ { inblk = 0; next }
-      inblk && /=>/ && $0 !~ /=>[ \t]*\.\.?\// { sub(/^[ \t]+/, ""); print "replace " $0; next }
-      /^replace [^(]/ && $0 !~ /=>[ \t]*\.\.?\// { print }
-    ' "$gomod"
+    # Its non-local replace lines, e.g. the go-openapi/validate fork.
+    nonlocal_replaces "$gomod"
   } >"${w}/go.mod"
   grep -q '^replace ' "${w}/go.mod" || log "  note: shell-operator ${SHELL_OPERATOR_VERSION} go.mod has no replace lines"
   stub_module_sdk_if_unavailable "$gomod" "$w"
@@ -345,6 +363,43 @@ build_shell_operator() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# addon-operator: wrapper module repeating its replace lines (go-openapi/swag)
+# ---------------------------------------------------------------------------------------------
+build_addon_operator() {
+  if [[ -x "$ADDON_OPERATOR_BIN" ]]; then
+    log "addon-operator ${ADDON_OPERATOR_VERSION}: cached at ${ADDON_OPERATOR_BIN}"
+    return 0
+  fi
+  check_go
+  local t0 json gomod w
+  t0=$(now)
+  log "building addon-operator ${ADDON_OPERATOR_VERSION} (first build takes ~10 minutes on 2 cores: it links Helm)..."
+  json=$(go_mod_download "github.com/flant/addon-operator@${ADDON_OPERATOR_VERSION}")
+  gomod=$(json_field "$json" GoMod)
+  [[ -f "$gomod" ]] || die "go mod download gave no go.mod for github.com/flant/addon-operator@${ADDON_OPERATOR_VERSION}"
+  w="${WORK_DIR}/addon-operator-${ADDON_OPERATOR_VERSION}"
+  rm -rf "$w"
+  mkdir -p "$w"
+  {
+    echo "module l2lb.local/build/addon-operator"
+    echo
+    go_header "$gomod"
+    echo
+    echo "require github.com/flant/addon-operator ${ADDON_OPERATOR_VERSION}"
+    echo
+    nonlocal_replaces "$gomod"
+  } >"${w}/go.mod"
+  (cd "$w" && timeout 1800 go get "github.com/flant/addon-operator/cmd/addon-operator@${ADDON_OPERATOR_VERSION}" >&2) ||
+    die "resolving github.com/flant/addon-operator/cmd/addon-operator@${ADDON_OPERATOR_VERSION} failed (see above)"
+  (cd "$w" && CGO_ENABLED=0 timeout 3600 go build -trimpath \
+    -ldflags "-s -w -X github.com/flant/addon-operator/pkg/app.Version=${ADDON_OPERATOR_VERSION}" \
+    -o "${ADDON_OPERATOR_BIN}.tmp" github.com/flant/addon-operator/cmd/addon-operator >&2) ||
+    die "go build github.com/flant/addon-operator/cmd/addon-operator failed (see above)"
+  mv -f "${ADDON_OPERATOR_BIN}.tmp" "$ADDON_OPERATOR_BIN"
+  log "built addon-operator ${ADDON_OPERATOR_VERSION} in $(elapsed "$t0") ($(size_of "$ADDON_OPERATOR_BIN")): ${ADDON_OPERATOR_BIN}"
+}
+
+# ---------------------------------------------------------------------------------------------
 mkdir -p "$BIN_DIR" "$WORK_DIR"
 # The wrapper modules live under WORK_DIR; make sure no go.work or GOFLAGS from the caller
 # redirects the build into the repository.
@@ -354,10 +409,12 @@ T_ALL=$(now)
 [[ $want_pkgs -eq 1 ]] && ensure_packages
 [[ $want_kine -eq 1 ]] && with_lock kine build_kine
 [[ $want_shop -eq 1 ]] && with_lock shell-operator build_shell_operator
+[[ $want_aop -eq 1 ]] && with_lock addon-operator build_addon_operator
 [[ $want_kube -eq 1 ]] && with_lock kube-apiserver build_kube_apiserver
 log "done in $(elapsed "$T_ALL")"
 
 [[ $want_kube -eq 1 ]] && printf 'L2LB_KUBE_APISERVER=%s\n' "$KUBE_APISERVER_BIN"
 [[ $want_kine -eq 1 ]] && printf 'L2LB_KINE=%s\n' "$KINE_BIN"
 [[ $want_shop -eq 1 ]] && printf 'L2LB_SHELL_OPERATOR=%s\n' "$SHELL_OPERATOR_BIN"
+[[ $want_aop -eq 1 ]] && printf 'L2LB_ADDON_OPERATOR=%s\n' "$ADDON_OPERATOR_BIN"
 exit 0

@@ -92,6 +92,7 @@ export interface Binaries {
   kubeApiserver: string;
   kine: string;
   shellOperator: string;
+  addonOperator: string;
 }
 
 const REPO_ROOT = resolve(__dirname, '..');
@@ -103,11 +104,13 @@ const ENV_OF: Record<keyof Binaries, string> = {
   kubeApiserver: 'L2LB_KUBE_APISERVER',
   kine: 'L2LB_KINE',
   shellOperator: 'L2LB_SHELL_OPERATOR',
+  addonOperator: 'L2LB_ADDON_OPERATOR',
 };
 const COMPONENT_OF: Record<keyof Binaries, string> = {
   kubeApiserver: 'kube-apiserver',
   kine: 'kine',
   shellOperator: 'shell-operator',
+  addonOperator: 'addon-operator',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -567,7 +570,8 @@ function runBinariesSh(args: string[], log: Log, timeoutMs: number): Promise<str
 const resolving = new Map<string, Promise<string>>();
 
 /**
- * Paths of the wanted binaries: from L2LB_KUBE_APISERVER / L2LB_KINE / L2LB_SHELL_OPERATOR, else
+ * Paths of the wanted binaries: from L2LB_KUBE_APISERVER / L2LB_KINE / L2LB_SHELL_OPERATOR /
+ * L2LB_ADDON_OPERATOR, else
  * from `scripts/binaries.sh --print-env`; missing ones are built with scripts/binaries.sh
  * (progress on stderr, or to `log`).
  */
@@ -1043,4 +1047,81 @@ export function standInCrd(c: StandInKind): Record<string, unknown> {
       ],
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// addon-operator (the engine under Deckhouse)
+// ---------------------------------------------------------------------------------------------
+
+export interface AddonOperatorOptions {
+  kubeconfigPath: string;
+  /** MODULES_DIR: a directory holding module directories (`NNN-name`). */
+  modulesDir: string;
+  /** The namespace of its config ConfigMap (`addon-operator`) and of its own objects. */
+  namespace: string;
+  /** Extra environment for addon-operator and so for its hooks. */
+  env?: Record<string, string>;
+  log?: Log;
+  /** Bound for the operator to report its start and answer on its port (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+export type AddonOperator = ShellOperator;
+
+/**
+ * Starts addon-operator on `modulesDir` with an empty global hooks directory, its config from the
+ * ConfigMap `addon-operator` in `namespace` (which must exist), its HTTP server and debug socket
+ * on loopback. Its log is JSON, one line per message.
+ */
+export async function startAddonOperator(opts: AddonOperatorOptions): Promise<AddonOperator> {
+  const { addonOperator: bin } = await resolveBinaries(['addonOperator'], opts.log);
+  const teardown = new Teardown('l2lb-ao-');
+  const debugSocket = join(teardown.dir, 'debug.socket');
+  try {
+    await mkdir(join(teardown.dir, 'tmp'));
+    await mkdir(join(teardown.dir, 'global-hooks'));
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) {
+      if (/^(ADDON_OPERATOR_|SHELL_OPERATOR_|HELM_|KUBE_|LOG_|DEBUG_|MODULES_DIR$|KUBECONFIG$)/.test(k))
+        delete env[k];
+    }
+    // Its Helm client reads KUBECONFIG, not --kube-config: without it, the release discovery that
+    // runs after the first converge fails and blocks the main queue.
+    Object.assign(env, { LOG_TYPE: 'json', KUBECONFIG: opts.kubeconfigPath }, opts.env ?? {});
+    const { proc, port } = await startOnFreePort(teardown, {
+      name: 'addon-operator',
+      bin,
+      args: (port) => [
+        'start',
+        `--kube-config=${opts.kubeconfigPath}`,
+        `--modules-dir=${opts.modulesDir}`,
+        `--global-hooks-dir=${join(teardown.dir, 'global-hooks')}`,
+        `--tmp-dir=${join(teardown.dir, 'tmp')}`,
+        `--namespace=${opts.namespace}`,
+        '--prometheus-listen-address=127.0.0.1',
+        `--prometheus-listen-port=${port}`,
+        `--debug-unix-socket=${debugSocket}`,
+        '--log-type=json',
+        // The end of a hook run ("ModuleHookRun task done") is logged at debug level only, and the
+        // tests wait for it.
+        '--log-level=debug',
+      ],
+      ready: async (p, port) =>
+        p.logLines().some((l) => l.includes('start addon-operator') || l.includes('Start first converge')) &&
+        (await httpGet(`http://127.0.0.1:${port}/`)).status === 200,
+      timeoutMs: opts.readyTimeoutMs ?? 60_000,
+      log: opts.log,
+      env,
+      maxLines: 20_000,
+    });
+    return {
+      listenUrl: `http://127.0.0.1:${port}`,
+      debugSocket,
+      logs: () => proc.logLines(),
+      stop: () => teardown.stop(),
+    };
+  } catch (err) {
+    await teardown.stop();
+    throw err;
+  }
 }

@@ -37,8 +37,10 @@ import { tmpdir } from 'node:os';
 import * as https from 'node:https';
 import { join, resolve } from 'node:path';
 import { dump as dumpYaml } from 'js-yaml';
+import { prepareModulesDir, writeAddonOperatorConfig, ADDON_OPERATOR_NAMESPACE } from './addon-operator';
 import {
   KubeApiError,
+  startAddonOperator,
   startControlPlane,
   startShellOperator,
   waitFor,
@@ -143,14 +145,27 @@ interface List<T> {
 // Options
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * What runs the hooks: plain shell-operator on the built hooks (standalone, settings in the
+ * module's ConfigMap), or addon-operator on the packaged module (`npm run package`), as under
+ * Deckhouse, its config in the ConfigMap `addon-operator` (see addon-operator.ts).
+ */
+export type Engine = 'shell-operator' | 'addon-operator';
+export const ENGINES: readonly Engine[] = ['shell-operator', 'addon-operator'];
+
 export interface ModuleOptions {
+  /** Default shell-operator. */
+  engine?: Engine;
   /** The module's CRDs (default `<repo>/crds`). */
   crdDir?: string;
   /** The built hook executables (default `<repo>/dist/module/hooks`; run `npm run build` first). */
   hooksDir?: string;
   /** Settings written to the ConfigMap `d8-l2-load-balancer/l2-load-balancer-settings` (settings.yaml). */
   settings?: Record<string, unknown>;
-  /** Extra environment for shell-operator and so for the hooks (L2LB_STANDALONE=true is always set). */
+  /**
+   * Extra environment for the engine and so for the hooks (under shell-operator
+   * L2LB_STANDALONE=true is always set).
+   */
   hookEnv?: Record<string, string>;
   /** Extra shell-operator flags. */
   shellOperatorArgs?: string[];
@@ -527,6 +542,34 @@ export class IngressRecorder {
 // The module on a control plane
 // ---------------------------------------------------------------------------------------------
 
+/** An object as a file gives it (`kubectl get -o yaml`, or written by hand). */
+export interface ManifestObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  status?: { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }> };
+  [k: string]: unknown;
+}
+
+/**
+ * Applies objects as a user would (server-side apply, without what the API server sets itself),
+ * creating their namespaces; a Node's Ready condition is written through the status subresource,
+ * as its kubelet would.
+ */
+export async function applyManifests(m: ModuleCluster, docs: readonly ManifestObject[]): Promise<void> {
+  for (const d of docs) {
+    const { uid: _uid, creationTimestamp: _ct, resourceVersion: _rv, ...metadata } = d.metadata;
+    const { status: _status, ...rest } = d;
+    if (d.metadata.namespace !== undefined) await m.ensureNamespace(d.metadata.namespace);
+    await serverSideApply(m.cp, { ...rest, metadata }, { fieldManager: 'l2lb-manifests' });
+    if (d.kind === 'Node') {
+      const ready = d.status?.conditions?.find((c) => c.type === 'Ready');
+      const since = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime) : new Date();
+      await m.setNodeReady(d.metadata.name, ready?.status === 'True', since);
+    }
+  }
+}
+
 export class ModuleCluster {
   private operator: ShellOperator | undefined;
   private readonly watches: Watch[] = [];
@@ -542,6 +585,18 @@ export class ModuleCluster {
     readonly hooksDir: string,
     private readonly opts: ModuleOptions,
   ) {}
+
+  get engine(): Engine {
+    return this.opts.engine ?? 'shell-operator';
+  }
+
+  /** addon-operator's MODULES_DIR (a private copy of the package), made at the first start. */
+  private modulesDir: string | undefined;
+  /** What the addon-operator ConfigMap says (settings and the enabled flag). */
+  private addonConfig: { settings: Record<string, unknown>; enabled: boolean } = {
+    settings: {},
+    enabled: true,
+  };
 
   /**
    * Starts the control plane with the module's CRDs, creates the module namespace and (with
@@ -571,7 +626,12 @@ export class ModuleCluster {
           describe: (e) => `${path} is not served: ${e}`,
         });
       }
-      if (opts.settings !== undefined) await m.setSettings(opts.settings);
+      if (m.engine === 'addon-operator') {
+        await m.finishModuleNamespaceDeletion();
+        await m.ensureNamespace(ADDON_OPERATOR_NAMESPACE);
+        m.addonConfig.settings = opts.settings ?? {};
+        await writeAddonOperatorConfig(cp, m.addonConfig);
+      } else if (opts.settings !== undefined) await m.setSettings(opts.settings);
       if (opts.startHooks !== false) await m.startHooks();
       return m;
     } catch (err) {
@@ -681,6 +741,18 @@ export class ModuleCluster {
 
   async startHooks(): Promise<void> {
     if (this.operator) return;
+    if (this.engine === 'addon-operator') {
+      this.scratch ??= mkdtempSync(join(tmpdir(), 'l2lb-hooks-'));
+      this.modulesDir ??= prepareModulesDir(this.scratch);
+      this.operator = await startAddonOperator({
+        kubeconfigPath: this.cp.kubeconfigPath,
+        modulesDir: this.modulesDir,
+        namespace: ADDON_OPERATOR_NAMESPACE,
+        env: this.opts.hookEnv ?? {},
+        ...(this.opts.log ? { log: this.opts.log } : {}),
+      });
+      return;
+    }
     this.operator = await startShellOperator({
       kubeconfigPath: this.cp.kubeconfigPath,
       hooksDir: this.copyHooks(),
@@ -732,17 +804,30 @@ export class ModuleCluster {
     return this.hookLogs().slice(mark);
   }
 
+  /** Whether a log line of the engine reports a hook run that succeeded. */
+  isHookSuccess(line: string): boolean {
+    return this.engine === 'addon-operator'
+      ? line.includes("ModuleHookRun task done, result is 'Success'")
+      : line.includes('Hook executed successfully');
+  }
+
   /**
-   * Waits until a hook run that started after `mark` finished: its "Hook executed successfully"
-   * line (optionally only runs whose log lines match `binding`, e.g. `"binding":"rerank"`).
+   * Matches the engine's log lines about one hook: shell-operator names it by its file name,
+   * addon-operator by its path in the module (`hooks/reconcile`).
+   */
+  hookLinePattern(hook: string): RegExp {
+    return new RegExp(this.engine === 'addon-operator' ? `"hook":"hooks/${hook}"` : `"hook":"${hook}"`);
+  }
+
+  /**
+   * Waits until a hook run that started after `mark` finished: the engine's success line
+   * (optionally only runs whose log lines match `what`, e.g. `"binding":"rerank"`).
    */
   async untilHookRan(mark: number, what: RegExp = /./, timeoutMs = 60_000): Promise<void> {
     await this.until(
       `a hook run (${what.source}) after the mark`,
       async () =>
-        this.logsSince(mark).some((l) => l.includes('Hook executed successfully') && what.test(l))
-          ? true
-          : undefined,
+        this.logsSince(mark).some((l) => this.isHookSuccess(l) && what.test(l)) ? true : undefined,
       timeoutMs,
     );
   }
@@ -799,9 +884,7 @@ export class ModuleCluster {
             (l) => l.includes('"msg":"reconciled"'),
           );
           return full >= 0 &&
-            lines
-              .slice(full)
-              .some((l) => l.includes('Hook executed successfully') && l.includes('"hook":"reconcile"'))
+            lines.slice(full).some((l) => this.isHookSuccess(l) && this.hookLinePattern('reconcile').test(l))
             ? true
             : undefined;
         },
@@ -845,8 +928,16 @@ export class ModuleCluster {
     }
   }
 
-  /** Creates or replaces the standalone settings ConfigMap. */
+  /**
+   * Sets the module settings where the engine reads them: the standalone settings ConfigMap, or
+   * the `l2LoadBalancer` key of the ConfigMap `addon-operator`.
+   */
   async setSettings(settings: Record<string, unknown>): Promise<void> {
+    if (this.engine === 'addon-operator') {
+      this.addonConfig.settings = settings;
+      await writeAddonOperatorConfig(this.cp, this.addonConfig);
+      return;
+    }
     const body = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -859,6 +950,60 @@ export class ModuleCluster {
       if (!isConflict(err)) throw err;
       await this.request('PUT', `${nsPath(MODULE_NAMESPACE)}/configmaps/${SETTINGS_CONFIGMAP}`, body);
     }
+  }
+
+  async namespaceExists(name: string): Promise<boolean> {
+    try {
+      await this.request('GET', nsPath(name));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The namespace controller's part of deleting the module namespace (this control plane runs no
+   * kube-controller-manager): once it is Terminating, what is left in it (the speakers' Leases, the
+   * Events) is deleted and the `kubernetes` finalizer removed, so the namespace goes and can be
+   * created again, as when addon-operator disables and re-enables the module.
+   */
+  private async finishModuleNamespaceDeletion(): Promise<void> {
+    let inFlight = false;
+    const w = await watchCollection<{ metadata: ObjectMeta & { deletionTimestamp?: string } }>(
+      this.cp,
+      '/api/v1/namespaces',
+      (e) => {
+        if (e.type === 'DELETED' || e.object.metadata.name !== MODULE_NAMESPACE) return;
+        if (e.object.metadata.deletionTimestamp === undefined || inFlight) return;
+        inFlight = true;
+        void (async () => {
+          for (const c of [
+            `/apis/coordination.k8s.io/v1/namespaces/${MODULE_NAMESPACE}/leases`,
+            `${nsPath(MODULE_NAMESPACE)}/events`,
+            `${nsPath(MODULE_NAMESPACE)}/configmaps`,
+          ]) {
+            await this.request('DELETE', c).catch(() => undefined);
+          }
+          await this.request('PUT', `${nsPath(MODULE_NAMESPACE)}/finalize`, {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: MODULE_NAMESPACE },
+            spec: { finalizers: [] },
+          });
+        })()
+          .catch(() => undefined) // gone already: nothing to finish
+          .finally(() => (inFlight = false));
+      },
+    );
+    this.watches.push(w);
+  }
+
+  /** Enables or disables the module through addon-operator's config (`l2LoadBalancerEnabled`). */
+  async setEnabled(enabled: boolean): Promise<void> {
+    if (this.engine !== 'addon-operator') throw new Error('only addon-operator enables and disables modules');
+    this.addonConfig.enabled = enabled;
+    await writeAddonOperatorConfig(this.cp, this.addonConfig);
   }
 
   // --- Nodes ---------------------------------------------------------------------------------
