@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { canonicalAddress, poolContains, type Pool } from '../../lib/address/pool';
+import { canonicalAddress, parsePool, poolContains, type Pool } from '../../lib/address/pool';
 import {
   allocate,
   type Allocation,
@@ -297,6 +297,33 @@ describe('allocate (properties over generated clusters)', () => {
           });
         }
       }),
+      RUNS,
+    );
+  });
+
+  it('lets a holder with a real creation time keep a contested address over one whose time is unparsable', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 14 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.boolean(),
+        (host, ageSeconds, badFirst) => {
+          const address = `10.0.0.${host}`;
+          const valid = new Date(Date.parse('2025-01-01T00:00:00Z') + ageSeconds * 1000).toISOString();
+          const holders = [
+            { serviceKey: 'ns/bad', createdAt: 'not-a-time' },
+            { serviceKey: 'ns/good', createdAt: valid },
+          ];
+          if (!badFirst) holders.reverse();
+          const result = allocate({
+            pools: new Map([['lb', parsePool(['10.0.0.0/28']).pool]]),
+            requests: holders.map((h) => ({ ...h, l2lbName: 'lb', count: 1, requested: [] })),
+            existing: holders.map((h) => ({ ...h, l2lbName: 'lb', index: 0, address })),
+          });
+          const kept = result.allocations.find((a) => a.address === address);
+          expect(kept?.serviceKey).toBe('ns/good');
+        },
+      ),
       RUNS,
     );
   });

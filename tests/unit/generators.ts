@@ -155,9 +155,14 @@ export function serviceArb(
   return fc
     .record({
       balancer: fc.integer({ min: 0, max: balancers.length - 1 }),
-      count: fc.integer({ min: 1, max: options.maxCount ?? 3 }),
-      // Distinct creation times: seconds apart, the index breaking ties deliberately sometimes.
-      ageSeconds: fc.integer({ min: 0, max: 50 }),
+      // A count of 0 happens (`count: all` on an empty node group), not only 1 and up.
+      count: fc.oneof(
+        { weight: 9, arbitrary: fc.integer({ min: 1, max: options.maxCount ?? 3 }) },
+        fc.constant(0),
+      ),
+      // Distinct creation times: seconds apart, the index breaking ties deliberately sometimes;
+      // now and then one the API server would never write (-1: unparsable).
+      ageSeconds: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: 50 }) }, fc.constant(-1)),
       requested: options.withRequested
         ? fc.array(requestedEntry, { maxLength: 3 })
         : fc.constant<string[]>([]),
@@ -169,7 +174,8 @@ export function serviceArb(
       key: `ns-${i % 3}/svc-${i}`,
       l2lbName: (balancers[balancer] as L2LoadBalancer).name,
       count,
-      createdAt: new Date(Date.parse(LONG_AGO) + ageSeconds * 1000).toISOString(),
+      createdAt:
+        ageSeconds < 0 ? 'not-a-time' : new Date(Date.parse(LONG_AGO) + ageSeconds * 1000).toISOString(),
       requested,
       ...(local === undefined ? {} : { localNodes: local }),
     }));

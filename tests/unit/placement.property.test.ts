@@ -246,29 +246,47 @@ describe('place (properties over generated clusters)', () => {
   });
 
   describe.each(MODES)('with mode %s', (_mode, rebalance) => {
-    it('moves only the indices a failed node held', () => {
+    it('moves only the indices a failed node held, whether it went NotReady or its speaker Lease expired', () => {
       fc.assert(
-        fc.property(plainCluster, fc.nat(), (cluster, pick) => {
-          const { current } = settle(cluster, rebalance);
-          const used = [
-            ...new Set([...current.values()].map((c) => c[0]).filter((n) => n !== undefined)),
-          ].sort();
-          fc.pre(used.length > 0);
-          const failed = used[pick % used.length] as string;
-          const after: ClusterFixture = {
-            ...cluster,
-            nodes: cluster.nodes.map((n) => (n.name === failed ? { ...n, ready: false } : n)),
-          };
-          const result = run(after, rebalance, current);
-          const held = new Set([...current].filter(([, c]) => c[0] === failed).map(([k]) => k));
-          for (const m of result.moves) {
-            expect(held.has(m.key)).toBe(true);
-            expect(m.from).toBe(failed);
-          }
-          // Every index the node held moves, unless no other node can take it.
-          const moved = new Set(result.moves.map((m) => m.key));
-          for (const key of held) if (!moved.has(key)) expect(result.candidates.get(key)).toEqual([]);
-        }),
+        fc.property(
+          plainCluster,
+          fc.nat(),
+          fc.constantFrom('notReady', 'leaseExpired'),
+          (cluster, pick, how) => {
+            const { current } = settle(cluster, rebalance);
+            const used = [
+              ...new Set([...current.values()].map((c) => c[0]).filter((n) => n !== undefined)),
+            ].sort();
+            fc.pre(used.length > 0);
+            const failed = used[pick % used.length] as string;
+            const expired = {
+              node: failed,
+              renewTime: new Date(cluster.now - 60_000).toISOString(),
+              durationSeconds: 15,
+            };
+            const after: ClusterFixture =
+              how === 'notReady'
+                ? {
+                    ...cluster,
+                    nodes: cluster.nodes.map((n) => (n.name === failed ? { ...n, ready: false } : n)),
+                  }
+                : { ...cluster, leases: [...cluster.leases.filter((l) => l.node !== failed), expired] };
+            const result = run(after, rebalance, current);
+            const held = new Set([...current].filter(([, c]) => c[0] === failed).map(([k]) => k));
+            for (const m of result.moves) {
+              expect(held.has(m.key)).toBe(true);
+              expect(m.from).toBe(failed);
+            }
+            // Every index the node held moves, unless no other node with a fresh speaker can take it.
+            const moved = new Set(result.moves.map((m) => m.key));
+            const fresh = freshNames(after);
+            for (const key of held) {
+              if (moved.has(key)) continue;
+              for (const n of result.candidates.get(key) ?? [])
+                expect(n === failed || !fresh.has(n)).toBe(true);
+            }
+          },
+        ),
         RUNS,
       );
     });
