@@ -1,14 +1,16 @@
 // The module on a local cluster, for a person to look at (run by `bash scripts/demo.sh`):
 // starts kube-apiserver (over kine) and shell-operator with the built hooks, applies the example
 // cluster (Nodes with their Ready status, the L2LoadBalancer, the Services), waits until the
-// control loop has converged, prints what an operator would look at (through kubectl), and stays
-// up until Ctrl-C. With --once, or when stdin is not a terminal, it exits after printing.
+// control loop has converged, puts the balancer nodes on the wire (scripts/demo-wire.ts: speakers in
+// network namespaces, a client reaching every address, one node failed), prints what an operator
+// would look at (through kubectl), and stays up until Ctrl-C. With --once, or when stdin is not a terminal, it exits after printing.
 //
 //   npx tsx scripts/cluster-demo.ts [--once] [--verbose] [--state FILE] [--values FILE]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAll, load } from 'js-yaml';
+import { showWire, type Wire } from './demo-wire';
 import {
   CONDITION_ALL_ASSIGNED,
   MODULE_NAMESPACE,
@@ -117,10 +119,12 @@ async function main(): Promise<void> {
     ...(args.verbose ? { log: (l: string) => process.stderr.write(`${l}\n`) } : {}),
   });
   let stopping = false;
+  let wire: Wire | undefined;
   const stop = async (code: number): Promise<never> => {
     if (!stopping) {
       stopping = true;
-      say('stopping the module and the control plane');
+      say('stopping the speakers and namespaces, the module and the control plane');
+      await wire?.stop();
       await m.stop();
     }
     process.exit(code);
@@ -158,6 +162,15 @@ async function main(): Promise<void> {
     say('waiting for a scheduled run of the control loop (every 15 s) that changes nothing');
     await m.untilConverged({ timeoutMs: 120_000 });
     say(`converged ${((Date.now() - t0) / 1000).toFixed(1)} s after the start`);
+
+    // The job on the wire: speakers in node namespaces, a client reaching every address, a failover.
+    wire = await showWire({
+      cluster: m,
+      settings,
+      out: (t) => void process.stdout.write(t),
+      say,
+      verbose: args.verbose,
+    });
 
     const kc = m.kubeconfigPath;
     if (kubectlAvailable()) {

@@ -2,8 +2,10 @@
 # The module's main job, on a fresh machine: installs what is missing, builds, starts a local
 # control plane (kube-apiserver over kine) and the module (shell-operator running the built hooks),
 # applies examples/cluster.yaml (nodes, an L2LoadBalancer, Services) with the settings of
-# examples/module-config.yaml, waits until the control loop has converged, and prints what an
-# operator looks at: Services with their EXTERNAL-IPs, L2LBServices, L2LoadBalancers, Events.
+# examples/module-config.yaml, waits until the control loop has converged, brings the balancer nodes
+# up as network namespaces running the speakers with a client that reaches every public address and
+# sees one node fail (scripts/demo-wire.ts; needs root), and prints what an operator looks at:
+# Services with their EXTERNAL-IPs, L2LBServices, L2LoadBalancers, Events.
 # The cluster stays up until Ctrl-C; with --once, or when stdin is not a terminal, it exits after
 # printing.
 #
@@ -22,4 +24,6 @@ if [ "${1:-}" = "--plan" ]; then
 fi
 say "kube-apiserver, kine, shell-operator and kubectl (built once from the Go module proxy, then cached)"
 bash scripts/binaries.sh >/dev/null
-exec npx --no-install tsx scripts/cluster-demo.ts "$@"
+# In this process, not under tsx's runner: that one SIGKILLs a child that has not reported Ctrl-C
+# within 60 ms, before it could remove its namespaces and processes.
+exec node --import tsx scripts/cluster-demo.ts "$@"
