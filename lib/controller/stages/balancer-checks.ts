@@ -1,7 +1,7 @@
 // Stage 1, balancer checks: each L2LoadBalancer's pool parsed, its problems found (invalid entries,
 // an empty pool, overlaps with another L2LoadBalancer). A balancer with problems is frozen: its
 // Services keep what they have and get nothing new until it is fixed.
-import { parsePool, poolOverlaps, type Pool } from '../../address/pool';
+import { parsePool, findPoolOverlaps, type Pool } from '../../address/pool';
 import type { L2LoadBalancer } from '../../model';
 import { listSome, quote } from '../../messages';
 
@@ -49,27 +49,25 @@ export function checkBalancers(balancers: readonly L2LoadBalancer[]): Map<string
   const ordered = [...balancers].sort(
     (a, b) => a.creationTimestamp.localeCompare(b.creationTimestamp) || a.name.localeCompare(b.name),
   );
-  for (let i = 0; i < ordered.length; i++) {
-    for (let j = i + 1; j < ordered.length; j++) {
-      const older = ordered[i]!;
-      const newer = ordered[j]!;
-      const overlaps = poolOverlaps(checks.get(older.name)!.pool, checks.get(newer.name)!.pool);
-      if (overlaps.length === 0) continue;
-      const what = listSome(
-        overlaps.map((o) => `${o.b} overlaps ${o.a}`),
-        5,
-        '; ',
-      );
-      checks.get(newer.name)!.problems.push({
-        reason: 'OverlappingPool',
-        message: `L2LoadBalancer ${newer.name}: spec.addressPool overlaps L2LoadBalancer ${older.name} (${what}); no new addresses are allocated from it until the overlap is removed`,
-      });
-      checks.get(newer.name)!.frozen = true;
-      checks.get(older.name)!.problems.push({
-        reason: 'OverlappingPool',
-        message: `L2LoadBalancer ${older.name}: spec.addressPool overlaps newer L2LoadBalancer ${newer.name} (${what})`,
-      });
-    }
+  // One sweep over every pool's entries (lib/address/pool.ts), not each pair of pools compared.
+  const overlapping = findPoolOverlaps(
+    ordered.map((b) => ({ name: b.name, pool: checks.get(b.name)!.pool })),
+  );
+  for (const { a: olderName, b: newerName, entries } of overlapping) {
+    const what = listSome(
+      entries.map((o) => `${o.b} overlaps ${o.a}`),
+      5,
+      '; ',
+    );
+    checks.get(newerName)!.problems.push({
+      reason: 'OverlappingPool',
+      message: `L2LoadBalancer ${newerName}: spec.addressPool overlaps L2LoadBalancer ${olderName} (${what}); no new addresses are allocated from it until the overlap is removed`,
+    });
+    checks.get(newerName)!.frozen = true;
+    checks.get(olderName)!.problems.push({
+      reason: 'OverlappingPool',
+      message: `L2LoadBalancer ${olderName}: spec.addressPool overlaps newer L2LoadBalancer ${newerName} (${what})`,
+    });
   }
   return checks;
 }
