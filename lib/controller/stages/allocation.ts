@@ -83,6 +83,8 @@ export function allocateAddresses(input: AllocationStageInput): AllocationStageR
     // address taken back goes to the lowest index of its family that has no child yet.
     const used = new Set<string>();
     for (const ip of i.service.ingress) {
+      // The usual case, a child holds what the status shows: no parse needed.
+      if (children.holders.has(ip)) continue;
       const parsed = parseCanonical(ip);
       if (parsed === undefined) continue;
       const family = parsed.address.family;
