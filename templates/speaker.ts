@@ -94,9 +94,9 @@ export function speakerDaemonSet(speaker: ModuleSettings['speaker'], image: stri
               readinessProbe: httpProbe('/readyz', 5),
               resources: speaker.resources,
               // The image (images/speaker/Dockerfile) runs as a non-root user and carries the two
-              // capabilities as file capabilities on `ip`, `arping` and `na6`. They take effect only
-              // while the bounding set holds them (hence add) and no_new_privs is off (hence
-              // allowPrivilegeEscalation: true); everything else is dropped.
+              // capabilities as file capabilities on `ip` and `arping` (`na6` is setuid: it insists on
+              // root). They take effect only while the bounding set holds them (hence add) and
+              // no_new_privs is off (hence allowPrivilegeEscalation: true); everything else is dropped.
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: SPEAKER_UID,

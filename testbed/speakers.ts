@@ -1,9 +1,18 @@
 // Running real speakers (the built bundle) against a control plane, for the end-to-end tests and
 // the failover benchmark: the bundle, a speaker process per node namespace, a stoppable TCP relay
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import type { BuildOptions } from 'esbuild';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +28,9 @@ import {
   MODULE_NAMESPACE,
 } from '../lib/model';
 import { run, spawnTracked } from './harness';
+import { NetnsApiRelay } from './netns-api';
+import { envFlags, podmanRun, removeContainer, requireBuiltImage } from './podman';
+import { SPEAKER_CAPABILITIES } from '../templates/speaker';
 
 const ROOT = resolve(__dirname, '..');
 const scratch = mkdtempSync(join(tmpdir(), 'l2lb-speakers-'));
@@ -99,21 +111,42 @@ export async function startSpeaker(opts: {
    * the API from inside (testbed/netns-api.ts). Otherwise it runs here and only its commands go in.
    */
   inNetns?: boolean;
+  /**
+   * Run this image (the built speaker image, testbed/podman.ts) instead of the bundle, as its
+   * DaemonSet Pod runs: in the node's namespace (as host networking puts it there), as the image's
+   * user, with only NET_ADMIN and NET_RAW, on a read-only root. Default: the built image when
+   * L2LB_TEST_SPEAKER=image (scripts/test.sh), else the bundle.
+   */
+  image?: string;
 }): Promise<SpeakerProcess> {
-  const bundle = await speakerBundle();
   const metricsPort = await freePort();
-  const argv = opts.inNetns
-    ? ['ip', 'netns', 'exec', opts.netns, process.execPath, bundle]
-    : [process.execPath, bundle];
-  const child = spawnTracked(argv, {
-    PATH: process.env.PATH,
+  const env = {
     NODE_NAME: opts.node,
-    KUBECONFIG: opts.kubeconfig,
-    ...(opts.inNetns ? {} : { L2LB_NETNS: opts.netns }),
     METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     LOG_LEVEL: 'debug',
     ...opts.env,
-  });
+  };
+  const image =
+    opts.image ?? (process.env.L2LB_TEST_SPEAKER === 'image' ? requireBuiltImage('speaker') : undefined);
+  const inNetns = opts.inNetns === true || image !== undefined;
+  let child: ChildProcess;
+  if (image !== undefined) {
+    const kubeconfig = opts.inNetns
+      ? opts.kubeconfig
+      : await apiRelay(opts.kubeconfig).kubeconfigFor(opts.netns);
+    child = startSpeakerContainer({ image, node: opts.node, netns: opts.netns, kubeconfig, env });
+  } else {
+    const bundle = await speakerBundle();
+    const argv = opts.inNetns
+      ? ['ip', 'netns', 'exec', opts.netns, process.execPath, bundle]
+      : [process.execPath, bundle];
+    child = spawnTracked(argv, {
+      PATH: process.env.PATH,
+      KUBECONFIG: opts.kubeconfig,
+      ...(opts.inNetns ? {} : { L2LB_NETNS: opts.netns }),
+      ...env,
+    });
+  }
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   let buffer = '';
@@ -154,13 +187,77 @@ export async function startSpeaker(opts: {
     });
   return {
     node: opts.node,
-    ...(opts.inNetns ? { inNetns: opts.netns } : {}),
+    ...(inNetns ? { inNetns: opts.netns } : {}),
     child,
     logs,
     metricsPort,
     exited,
     waitForLog,
   };
+}
+
+/** One relay per kubeconfig into every node namespace a speaker container runs in. */
+const apiRelays = new Map<string, NetnsApiRelay>();
+
+function apiRelay(kubeconfig: string): NetnsApiRelay {
+  let relay = apiRelays.get(kubeconfig);
+  if (relay === undefined) {
+    const doc = load(readFileSync(kubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    relay = new NetnsApiRelay(kubeconfig, doc.clusters[0]!.cluster.server);
+    apiRelays.set(kubeconfig, relay);
+  }
+  return relay;
+}
+
+/** Containers started here, removed at exit even when their podman client was killed first. */
+const containers = new Set<string>();
+process.on('exit', () => {
+  for (const name of containers) removeContainer(name);
+  for (const relay of apiRelays.values()) void relay.stop();
+});
+let containerSeq = 0;
+
+function startSpeakerContainer(opts: {
+  image: string;
+  node: string;
+  netns: string;
+  kubeconfig: string;
+  env: Record<string, string>;
+}): ChildProcess {
+  const name = `l2lb-test-speaker-${process.pid}-${++containerSeq}-${opts.node}`;
+  // The container's user (65532) reads the kubeconfig; its token is the test's.
+  const kubeconfig = join(scratch, `${name}.kubeconfig`);
+  copyFileSync(opts.kubeconfig, kubeconfig);
+  chmodSync(kubeconfig, 0o644);
+  containers.add(name);
+  const child = spawnTracked(
+    [
+      'podman',
+      ...podmanRun(name),
+      `--network=ns:/run/netns/${opts.netns}`,
+      '--read-only',
+      '--cap-drop=ALL',
+      `--cap-add=${SPEAKER_CAPABILITIES.join(',')}`,
+      `--volume=${kubeconfig}:/etc/l2lb/kubeconfig:ro`,
+      ...envFlags({ ...opts.env, KUBECONFIG: '/etc/l2lb/kubeconfig' }),
+      opts.image,
+    ],
+    { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+  );
+  // A signal to the podman client would stop only the client (SIGKILL) or reach the speaker late:
+  // send it to the container's process, as the kubelet or a crash would.
+  child.kill = (signal?: NodeJS.Signals | number): boolean => {
+    const r = spawnSync('podman', ['kill', `--signal=${String(signal ?? 'SIGTERM')}`, name], {
+      stdio: 'ignore',
+      timeout: 30_000,
+    });
+    return r.status === 0;
+  };
+  child.once('exit', () => {
+    removeContainer(name);
+    containers.delete(name);
+  });
+  return child;
 }
 
 /** The speaker's /metrics text. */
@@ -339,8 +436,9 @@ export class TestApi {
   async applyCrds(dir: string): Promise<void> {
     const path = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
     const names: string[] = [];
+    // doc-*.yaml beside the CRDs are their translated descriptions (Deckhouse's doc-ru-<crd>.yaml).
     for (const file of readdirSync(dir)
-      .filter((f) => /\.ya?ml$/.test(f))
+      .filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('doc-'))
       .sort()) {
       const crd = load(readFileSync(join(dir, file), 'utf8')) as Json & { metadata: { name: string } };
       await this.create(path, crd);
