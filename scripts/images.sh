@@ -76,10 +76,15 @@ log "binaries: $(($(now) - t)) s"
 # 3. The images. chroot isolation runs the RUN steps without an OCI runtime; the host network lets
 # apt-get in them reach the Debian mirrors.
 build() {
-  local tag=$1 dockerfile=$2 t
+  local tag=$1 dockerfile=$2 t old
   t=$(now)
+  # The image this tag named before: removed after the build, so rebuilds leave no untagged copies.
+  old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   podman build --quiet --isolation=chroot --network=host --ulimit nofile=4096:4096 \
     --build-arg "BASE_IMAGE=${base}" -f "$dockerfile" -t "$tag" . >/dev/null
+  if [[ -n "$old" && "$old" != "$(podman image inspect --format '{{.Id}}' "$tag")" ]]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
+  fi
   log "$tag: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}') ($(($(now) - t)) s)"
 }
 build "$SPEAKER_TAG" images/speaker/Dockerfile
