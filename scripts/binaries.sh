@@ -84,6 +84,7 @@ ensure_packages() {
   local -a missing=()
   command -v arping >/dev/null 2>&1 || [[ -x /usr/sbin/arping ]] || missing+=(iputils-arping)
   command -v na6 >/dev/null 2>&1 || [[ -x /usr/sbin/na6 ]] || missing+=(ipv6toolkit)
+  command -v ndisc6 >/dev/null 2>&1 || [[ -x /usr/bin/ndisc6 ]] || missing+=(ndisc6)
   command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip ]] || missing+=(iproute2)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v jq >/dev/null 2>&1 || missing+=(jq)

@@ -45,13 +45,14 @@ function eventRules(verbs: string[]): PolicyRule[] {
   return [rule('', ['events'], verbs), rule('events.k8s.io', ['events'], verbs)];
 }
 
+/**
+ * What the speaker calls (images/speaker/cluster.ts): it reads L2LBServices and L2LoadBalancers,
+ * writes L2LBService status, and nothing else cluster-wide (no Nodes, EndpointSlices or Events).
+ */
 export const SPEAKER_CLUSTER_RULES: readonly PolicyRule[] = [
   rule(INTERNAL_GROUP, ['l2lbservices'], READ),
   rule(INTERNAL_GROUP, ['l2lbservices/status'], ['patch']),
   rule(GROUP, ['l2loadbalancers'], READ),
-  rule('discovery.k8s.io', ['endpointslices'], ['list', 'watch']),
-  rule('', ['nodes'], ['get']),
-  ...eventRules(['create']),
 ];
 
 /** The speakers' Leases live in the module namespace only. The speaker renews with merge patches. */

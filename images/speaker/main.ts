@@ -30,6 +30,7 @@ async function main(): Promise<number> {
       gratuitousSent: (family) => metrics.gratuitous.inc({ family }),
     },
     config.netns,
+    config.addressLifetimeSeconds,
   );
   // The watches call back into the speaker, which needs the cluster: tie the knot through a ref.
   const ref: { speaker?: Speaker } = {};

@@ -3,8 +3,13 @@
 // measured behaviour behind each flag. With a netns set (tests), every command runs as
 // `ip netns exec <netns> ...` while the speaker itself stays in the root namespace.
 import { execa } from 'execa';
-import { chooseInterface, type LinkInfo, type RouteTable } from '../../lib/speaker/interface';
-import type { DuplicateProbe, NetworkOps } from '../../lib/speaker/ports';
+import {
+  chooseInterface,
+  OWN_ADDRESS_METRIC,
+  type LinkInfo,
+  type RouteTable,
+} from '../../lib/speaker/interface';
+import { ForeignAddressError, type DuplicateProbe, type NetworkOps } from '../../lib/speaker/ports';
 import { familyOf } from '../../lib/speaker/pools';
 
 export interface NetworkEvents {
@@ -48,6 +53,9 @@ const PROBE_SCRIPT = `while [ $# -gt 1 ]; do
   shift 2
 done
 wait`;
+
+/** What run() returns for an error it was told to tolerate. */
+const TOLERATED = '\u0000tolerated';
 
 /** At most `limit` callers at once; the others wait in order. */
 class Limiter {
@@ -122,7 +130,7 @@ for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
 
 interface IpAddrJson {
   ifname?: string;
-  addr_info?: { local?: string; prefixlen?: number }[];
+  addr_info?: { local?: string; prefixlen?: number; metric?: number }[];
 }
 
 export function parseIpAddrJson(text: string): LinkInfo[] {
@@ -133,7 +141,11 @@ export function parseIpAddrJson(text: string): LinkInfo[] {
       name: l.ifname ?? '',
       addresses: (l.addr_info ?? [])
         .filter((a) => typeof a.local === 'string' && typeof a.prefixlen === 'number')
-        .map((a) => ({ address: a.local ?? '', prefixLength: a.prefixlen ?? 0 })),
+        .map((a) => ({
+          address: a.local ?? '',
+          prefixLength: a.prefixlen ?? 0,
+          ...(a.metric === OWN_ADDRESS_METRIC ? { own: true } : {}),
+        })),
     }));
 }
 
@@ -160,11 +172,33 @@ export class ShellNetworkOps implements NetworkOps {
     reject: (e: Error) => void;
   }[] = [];
   private tableLoading?: Promise<RouteTable>;
+  /** The renewal batch in flight, if any. */
+  private renewing?: Promise<void>;
 
   constructor(
     private readonly events: NetworkEvents,
     private readonly netns?: string,
+    /** The kernel lifetime of an added address (s); renewAddresses extends it. */
+    private readonly lifetimeSeconds = 4,
   ) {}
+
+  /** `<addr>/<len> dev <iface> metric <marker> [nodad] valid_lft <s> preferred_lft <s>`. */
+  private addressArgs(address: string, iface: string): string[] {
+    const v4 = familyOf(address) === 'ipv4';
+    const lifetime = String(Math.max(1, Math.ceil(this.lifetimeSeconds)));
+    return [
+      `${address}/${v4 ? 32 : 128}`,
+      'dev',
+      iface,
+      'metric',
+      String(OWN_ADDRESS_METRIC),
+      ...(v4 ? [] : ['nodad']),
+      'valid_lft',
+      lifetime,
+      'preferred_lft',
+      lifetime,
+    ];
+  }
 
   private argv(command: string, args: readonly string[]): [string, string[]] {
     return this.netns ? ['ip', ['netns', 'exec', this.netns, command, ...args]] : [command, [...args]];
@@ -177,7 +211,7 @@ export class ShellNetworkOps implements NetworkOps {
         return (await execa(file, argv, { timeout: COMMAND_TIMEOUT_MS })).stdout;
       } catch (e) {
         const text = errorText(e);
-        if (tolerate?.test(text)) return '';
+        if (tolerate?.test(text)) return TOLERATED;
         this.events.commandFailed(command, args, text);
         throw new Error(`${command} ${args.join(' ')}: ${text}`);
       }
@@ -244,14 +278,46 @@ export class ShellNetworkOps implements NetworkOps {
   }
 
   async addAddress(address: string, iface: string): Promise<void> {
-    const args =
-      familyOf(address) === 'ipv4'
-        ? ['addr', 'add', `${address}/32`, 'dev', iface]
-        : ['-6', 'addr', 'add', `${address}/128`, 'dev', iface, 'nodad'];
-    await this.run('ip', args, /File exists|already assigned/);
+    const out = await this.run(
+      'ip',
+      ['addr', 'add', ...this.addressArgs(address, iface)],
+      /File exists|already assigned/,
+    );
+    if (out !== TOLERATED) return;
+    // Already there: the speaker's own (an earlier run's, not yet expired) is taken over and its
+    // lifetime renewed; anyone else's is left alone.
+    const table = await this.listAddresses();
+    const link = table.links.find((l) => l.name === iface);
+    const found = link?.addresses.find((a) => a.address === address);
+    if (found?.own !== true)
+      throw new ForeignAddressError(
+        `${address} is already on ${iface} and was not added by a speaker (no metric ${OWN_ADDRESS_METRIC}): left alone`,
+      );
+    await this.renewAddresses([{ address, iface }]);
+  }
+
+  async renewAddresses(addresses: readonly { address: string; iface: string }[]): Promise<void> {
+    if (addresses.length === 0) return;
+    const script = addresses
+      .map((a) => `address change ${this.addressArgs(a.address, a.iface).join(' ')}\n`)
+      .join('');
+    const [file, argv] = this.argv('ip', ['-force', '-batch', '-']);
+    const run = this.commands.run(async () => {
+      try {
+        await execa(file, argv, { input: script, timeout: COMMAND_TIMEOUT_MS });
+      } catch (e) {
+        const text = errorText(e);
+        this.events.commandFailed('ip', ['-batch', 'address change'], text);
+        throw new Error(`ip -batch (address change x${addresses.length}): ${text}`);
+      }
+    });
+    this.renewing = run.catch(() => undefined);
+    await run;
   }
 
   async removeAddress(address: string, iface: string): Promise<void> {
+    // A renewal in flight may name this address: `change` after `del` would add it back.
+    await this.renewing;
     const prefix = familyOf(address) === 'ipv4' ? 32 : 128;
     await this.run(
       'ip',

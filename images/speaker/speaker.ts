@@ -3,11 +3,11 @@
 // out through NetworkOps and the ClusterApi.
 import type { SpeakerConfig } from '../../lib/speaker/config';
 import { decide, inSomePool } from '../../lib/speaker/decide';
-import { hostAddresses } from '../../lib/speaker/interface';
+import { ownAddresses } from '../../lib/speaker/interface';
 import { liveUntil, observeLeases, type LeaseSighting } from '../../lib/speaker/lease';
 import { addressSeries } from '../../lib/speaker/series';
 import { notAnnouncedStatus } from '../../lib/speaker/status';
-import type { Clock, NetworkOps } from '../../lib/speaker/ports';
+import { ForeignAddressError, type Clock, type NetworkOps } from '../../lib/speaker/ports';
 import type {
   Announce,
   HeldAddress,
@@ -104,29 +104,55 @@ export class Speaker {
     this.started = true;
     this.log.info('speaker started', { held: this.held.size });
     this.kick();
-    void this.verifyLoop();
+    void this.keepLoop();
   }
 
   /**
-   * Something else (a network manager, an operator) may remove an address this speaker holds;
-   * the kernel would stop answering for it. Put it back and announce it again.
+   * Keeps the held addresses alive in the kernel: every renew interval their lifetime is extended
+   * (one `ip -batch`), so that they outlive this speaker by one lifetime at most. Every
+   * VERIFY_INTERVAL_MS, and whenever the last renewal is too old to be sure they are all still there
+   * (the process was frozen, a renewal failed), it first looks which are: `ip addr change` would
+   * add a vanished one back.
    */
-  private async verifyLoop(): Promise<void> {
-    while (!this.shuttingDown) {
-      await sleep(VERIFY_INTERVAL_MS);
-      if (this.shuttingDown) return;
-      let present: Set<string>;
-      try {
-        present = new Set(
-          hostAddresses(await this.ops.listAddresses()).map((a) => `${a.iface}|${a.address}`),
-        );
-      } catch (e) {
-        this.log.warn('cannot list addresses to check the held ones', { error: errorText(e) });
-        continue;
+  private async keepLoop(): Promise<void> {
+    let renewedAt = Number.NEGATIVE_INFINITY;
+    let listedAt = Number.NEGATIVE_INFINITY;
+    const lifetimeMs = this.config.addressLifetimeSeconds * 1000;
+    while (!(this.shuttingDown && this.held.size === 0)) {
+      await sleep(this.config.renewIntervalSeconds * 1000);
+      const now = this.clock.now();
+      if (now - renewedAt > lifetimeMs - 1000 || now - listedAt >= VERIFY_INTERVAL_MS) {
+        if (!(await this.forgetVanished())) continue;
+        listedAt = now;
       }
+      const items = [...this.held.values()].filter((h) => !this.removing.has(h.address));
+      try {
+        await this.ops.renewAddresses(items.map((h) => ({ address: h.address, iface: h.iface })));
+        renewedAt = now;
+      } catch (e) {
+        this.log.warn('cannot renew the lifetime of the held addresses', { error: errorText(e) });
+        renewedAt = Number.NEGATIVE_INFINITY;
+      }
+    }
+  }
+
+  /**
+   * Something else (a network manager, an operator) may remove an address this speaker holds, or
+   * its lifetime ran out while the speaker was frozen. Forget those; decide() adds one back only if
+   * this node owns it with a fresh view. False when the addresses cannot be listed.
+   */
+  private async forgetVanished(): Promise<boolean> {
+    let present: Set<string>;
+    try {
+      present = new Set(ownAddresses(await this.ops.listAddresses()).map((a) => `${a.iface}|${a.address}`));
+    } catch (e) {
+      this.log.warn('cannot list addresses to check the held ones', { error: errorText(e) });
+      return false;
+    }
+    {
       for (const h of [...this.held.values()]) {
         const gone = !present.has(`${h.iface}|${h.address}`);
-        if (!gone || this.removing.has(h.address) || this.shuttingDown) continue;
+        if (!gone || this.removing.has(h.address)) continue;
         // Gone (removed by someone, or its kernel lifetime ran out while the speaker was frozen):
         // forget it, and let decide() add it again only if this node owns it with a fresh view.
         this.log.warn('a held address vanished from its interface', {
@@ -138,6 +164,7 @@ export class Speaker {
       }
       this.kick();
     }
+    return true;
   }
 
   /**
@@ -153,7 +180,7 @@ export class Speaker {
       this.log.error('cannot list addresses; leftovers of an earlier run stay', { error: errorText(e) });
       return;
     }
-    for (const { address, iface } of hostAddresses(table)) {
+    for (const { address, iface } of ownAddresses(table)) {
       if (!inSomePool(view, address) || this.held.has(address)) continue;
       this.log.info('found an address from an earlier run', { address, iface });
       this.held.set(address, { address, iface, adopted: true, since: this.clock.now(), garpsSent: 0 });
@@ -417,6 +444,17 @@ export class Speaker {
     try {
       await this.ops.addAddress(a.address, iface);
     } catch (e) {
+      if (e instanceof ForeignAddressError)
+        return this.announceFailed(
+          a,
+          'AddressInUse',
+          "the address is on the interface already, not as a speaker's",
+          {
+            ...fields,
+            iface,
+            error: errorText(e),
+          },
+        );
       return this.announceFailed(a, 'AddAddressFailed', 'cannot add the address', {
         ...fields,
         iface,

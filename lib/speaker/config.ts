@@ -22,6 +22,12 @@ export interface SpeakerConfig {
   conflictCheckSeconds: number;
   /** How often each held address is probed while the view is stale (0 = never). */
   staleProbeMs: number;
+  /**
+   * The kernel lifetime of an added address (valid_lft and preferred_lft), renewed every renew
+   * interval: the addresses of a speaker that is killed or frozen leave by themselves that long after
+   * its last renewal (default: the lease duration plus one second).
+   */
+  addressLifetimeSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -88,6 +94,9 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
       statusSettleMs: number('STATUS_SETTLE_MS', 100, 0),
       conflictCheckSeconds: number('CONFLICT_CHECK_SECONDS', 60, 0),
       staleProbeMs: number('STALE_PROBE_MS', 1000, 0),
+      addressLifetimeSeconds: Math.ceil(
+        number('ADDRESS_LIFETIME_SECONDS', leaseDurationSeconds + 1, renewIntervalSeconds + 1),
+      ),
     },
     errors,
   };

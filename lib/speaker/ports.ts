@@ -12,10 +12,20 @@ export interface Clock {
 }
 
 export interface NetworkOps {
-  /** `ip addr add <addr>/32|/128 nodad dev <iface>`; an address already there is no error. */
+  /**
+   * `ip addr add <addr>/32|/128 dev <iface> metric <marker> valid_lft <s> preferred_lft <s>` (IPv6:
+   * `nodad`): marked as the speaker's own, with a kernel lifetime that renewAddresses extends, so
+   * the addresses of a speaker that dies (or is frozen) leave by themselves. An own address already
+   * there is no error; someone else's rejects with a ForeignAddressError.
+   */
   addAddress(address: string, iface: string): Promise<void>;
-  /** `ip addr del ...`; an address already gone is no error. */
+  /** `ip addr del ...` of an own address; an address already gone is no error. */
   removeAddress(address: string, iface: string): Promise<void>;
+  /**
+   * Extends the lifetime of own addresses (`ip -batch`, one process for all). `ip addr change`
+   * creates an address that is gone, so callers pass only addresses known to be present.
+   */
+  renewAddresses(addresses: readonly { address: string; iface: string }[]): Promise<void>;
   /** Links with their addresses, and the default-route interfaces. */
   listAddresses(): Promise<RouteTable>;
   /** Starts the gratuitous ARPs (IPv6: an unsolicited NA) without waiting for them to finish. */
@@ -29,6 +39,9 @@ export interface NetworkOps {
   /** The interface to announce `address` on (see chooseInterface). */
   routeInterfaceFor(address: string, configured: readonly string[]): Promise<string | undefined>;
 }
+
+/** The address is on the interface already, and not as a speaker's: someone else's, left alone. */
+export class ForeignAddressError extends Error {}
 
 export interface DuplicateProbe {
   duplicate: boolean;

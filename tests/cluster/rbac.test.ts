@@ -335,12 +335,11 @@ describe('the speaker ServiceAccount', () => {
         group: 'network.deckhouse.io',
         resource: 'l2loadbalancers',
       })),
-      ...['list', 'watch'].map((verb) => ({ verb, group: 'discovery.k8s.io', resource: 'endpointslices' })),
     ];
     expect(await missing(SPEAKER, wanted)).toEqual([]);
   });
 
-  it('may not create or change L2LBServices, write Leases elsewhere, or read Secrets', async () => {
+  it('may not create or change L2LBServices, write Leases elsewhere, read Secrets, Nodes or EndpointSlices, or write Events', async () => {
     const l2lbservices = {
       group: 'internal.network.deckhouse.io',
       resource: 'l2lbservices',
@@ -374,6 +373,11 @@ describe('the speaker ServiceAccount', () => {
       },
       { verb: 'patch', group: '', resource: 'nodes', name: 'frontend-1' },
       { verb: 'list', group: '', resource: 'nodes' },
+      // Nothing in the speaker reads Nodes or EndpointSlices or writes Events.
+      { verb: 'get', group: '', resource: 'nodes', name: 'frontend-1' },
+      ...['list', 'watch'].map((verb) => ({ verb, group: 'discovery.k8s.io', resource: 'endpointslices' })),
+      { verb: 'create', group: '', resource: 'events', namespace: MODULE_NAMESPACE },
+      { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: MODULE_NAMESPACE },
       { verb: 'get', group: '', resource: 'configmaps', namespace: MODULE_NAMESPACE },
       { verb: 'create', group: '', resource: 'pods', namespace: MODULE_NAMESPACE },
       { verb: 'create', group: 'apps', resource: 'daemonsets', namespace: MODULE_NAMESPACE },

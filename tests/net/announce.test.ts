@@ -8,6 +8,9 @@ import { createTopology, netnsUnavailable, type Topology } from '../../testbed/h
 /** Where the node server and the probe scripts live. */
 const TESTBED = resolve(__dirname, '..', '..', 'testbed');
 const unavailable = netnsUnavailable();
+// Under CI a missing capability fails the run instead of skipping: the network claims rest on these tests.
+if (unavailable && process.env.CI === 'true')
+  throw new Error(`tests/net must run under CI (as root, with network namespaces): ${unavailable}`);
 const describeNet = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
 

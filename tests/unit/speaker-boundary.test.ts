@@ -2,7 +2,7 @@
 // and the choice of interface.
 import { parseArpingDad, parseNdiscProbe, parseIpAddrJson } from '../../images/speaker/netops';
 import { parseSpeakerConfig } from '../../lib/speaker/config';
-import { chooseInterface, hostAddresses, type RouteTable } from '../../lib/speaker/interface';
+import { chooseInterface, ownAddresses, type RouteTable } from '../../lib/speaker/interface';
 import { parseBalancer, parseIndex, parseLease } from '../../lib/speaker/parse';
 import { canonicalAddress, parseSpeakerPool, poolContains } from '../../lib/speaker/pools';
 
@@ -23,6 +23,7 @@ describe('speaker configuration', () => {
         statusSettleMs: 100,
         conflictCheckSeconds: 60,
         staleProbeMs: 1000,
+        addressLifetimeSeconds: 4,
       },
       errors: [],
     });
@@ -232,7 +233,9 @@ describe('choosing the interface', () => {
           ifname: 'eth0',
           addr_info: [
             { local: '10.0.0.5', prefixlen: 24 },
-            { local: '192.0.2.200', prefixlen: 32 },
+            { local: '192.0.2.200', prefixlen: 32, metric: 7474 },
+            { local: '192.0.2.201', prefixlen: 32 },
+            { local: '192.0.2.202', prefixlen: 32, metric: 100 },
           ],
         },
         {
@@ -262,8 +265,8 @@ describe('choosing the interface', () => {
     expect(chooseInterface('10.0.0.9', ['eth9'], table)).toBeUndefined();
   });
 
-  it('finds host-length addresses off loopback, where an earlier run left its announcements', () => {
-    expect(hostAddresses(table)).toEqual([{ address: '192.0.2.200', iface: 'eth0' }]);
+  it('finds the marked host-length addresses off loopback (an earlier run’s), and nobody else’s', () => {
+    expect(ownAddresses(table)).toEqual([{ address: '192.0.2.200', iface: 'eth0' }]);
   });
 });
 

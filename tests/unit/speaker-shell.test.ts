@@ -3,7 +3,7 @@
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import type { RouteTable } from '../../lib/speaker/interface';
 import { microTime } from '../../lib/speaker/lease';
-import type { DuplicateProbe, NetworkOps } from '../../lib/speaker/ports';
+import { ForeignAddressError, type DuplicateProbe, type NetworkOps } from '../../lib/speaker/ports';
 import { parseSpeakerPool } from '../../lib/speaker/pools';
 import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
 import type { LeaseState } from '../../lib/model';
@@ -60,7 +60,11 @@ class FakeCluster implements ClusterApi, ClusterView {
 }
 
 class FakeNetwork implements NetworkOps {
+  /** Addresses a speaker added (marked as its own). */
   readonly addresses = new Set<string>();
+  /** Addresses someone else put on the interface. */
+  readonly foreignAddresses = new Set<string>();
+  readonly renewals: string[][] = [];
   readonly gratuitous: string[] = [];
   readonly probes: string[] = [];
   /** Addresses another host on the link answers for, with its MAC. */
@@ -71,7 +75,11 @@ class FakeNetwork implements NetworkOps {
     return mac ? { duplicate: true, mac } : { duplicate: false };
   }
   async addAddress(address: string): Promise<void> {
+    if (this.foreignAddresses.has(address)) throw new ForeignAddressError(`${address} is someone else's`);
     this.addresses.add(address);
+  }
+  async renewAddresses(items: readonly { address: string }[]): Promise<void> {
+    this.renewals.push(items.map((i) => i.address));
   }
   async removeAddress(address: string): Promise<void> {
     this.addresses.delete(address);
@@ -83,7 +91,8 @@ class FakeNetwork implements NetworkOps {
           name: 'eth0',
           addresses: [
             { address: '192.0.2.1', prefixLength: 24 },
-            ...[...this.addresses].map((address) => ({ address, prefixLength: 32 })),
+            ...[...this.addresses].map((address) => ({ address, prefixLength: 32, own: true })),
+            ...[...this.foreignAddresses].map((address) => ({ address, prefixLength: 32 })),
           ],
         },
       ],
@@ -146,12 +155,24 @@ describe('the speaker shell', () => {
       index('web-1', '192.0.2.11', ['node-b', 'node-a']),
     ];
     for (const a of ['192.0.2.10', '192.0.2.11', '192.0.2.99', '10.9.9.9']) net.addresses.add(a);
+    // keepalived's address inside the pool, and one for an index this node owns.
+    for (const a of ['192.0.2.50', '192.0.2.51']) net.foreignAddresses.add(a);
+    cluster.indicesList.push(index('web-2', '192.0.2.51', ['node-a']));
     void speaker.start();
     await advance(300);
     expect([...net.addresses].sort()).toEqual(['10.9.9.9', '192.0.2.10']);
     expect(net.gratuitous).toContain('192.0.2.10');
-    expect(cluster.statuses.map((s) => [s.name, s.status.announcingNode])).toEqual([['web-0', 'node-a']]);
+    expect(
+      cluster.statuses.map((s) => [s.name, s.status.announcingNode, s.status.announced?.reason]),
+    ).toEqual([
+      ['web-2', undefined, 'AddressInUse'],
+      ['web-0', 'node-a', 'Announced'],
+    ]);
+    // The held address's lifetime is renewed each renew interval; nobody else's is.
+    await advance(2000);
+    expect(net.renewals.at(-1)).toEqual(['192.0.2.10']);
     await stop(speaker);
+    expect([...net.foreignAddresses].sort()).toEqual(['192.0.2.50', '192.0.2.51']);
   });
 
   it('on SIGTERM releases the lease, keeps the address until the new owner announces it, then removes it', async () => {

@@ -297,12 +297,13 @@ describe('speaker RBAC', () => {
     expect(can('ClusterRole', 'coordination.k8s.io', 'leases', 'get')).toBe(false);
   });
 
-  it('reads EndpointSlices, gets Nodes and creates Events, nothing more', () => {
-    expect(can('ClusterRole', 'discovery.k8s.io', 'endpointslices', 'watch')).toBe(true);
-    expect(can('ClusterRole', '', 'nodes', 'get')).toBe(true);
+  it('reads no EndpointSlices, Nodes or Services and writes no Events: the speaker uses none', () => {
+    expect(can('ClusterRole', 'discovery.k8s.io', 'endpointslices', 'watch')).toBe(false);
+    expect(can('ClusterRole', '', 'nodes', 'get')).toBe(false);
     expect(can('ClusterRole', '', 'nodes', 'patch')).toBe(false);
-    expect(can('ClusterRole', '', 'events', 'create')).toBe(true);
+    expect(can('ClusterRole', '', 'events', 'create')).toBe(false);
     expect(can('ClusterRole', '', 'services', 'get')).toBe(false);
+    expect(can('ClusterRole', 'internal.network.deckhouse.io', 'l2lbservices', 'watch')).toBe(true);
   });
 });
 
