@@ -97,7 +97,7 @@ export const configValuesSchema: SchemaObject = {
         },
         {
           expression:
-            '(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * (has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000',
+            'double(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * double(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < double(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000.0',
           message:
             'speaker.heartbeat.intervalMilliseconds × speaker.heartbeat.missCount must be less than speaker.leaseDurationSeconds',
         },

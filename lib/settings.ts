@@ -36,10 +36,12 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   {
     path: 'speaker',
     expression:
-      '(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * ' +
-      '(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < ' +
-      '(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000',
-    // Heartbeats that notice a dead node later than its Lease does would only add traffic.
+      'double(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * ' +
+      'double(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < ' +
+      'double(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000.0',
+    // Heartbeats that notice a dead node later than its Lease does would only add traffic. CEL has
+    // no int × double: addon-operator hands the values as doubles, the literals are ints, so every
+    // operand is made a double (addon-operator v1.19.0 refused to start on the mixed form).
     check: ({ speaker: { heartbeat: hb, leaseDurationSeconds: lease } }) =>
       hb.intervalMilliseconds * hb.missCount < lease * 1000
         ? undefined

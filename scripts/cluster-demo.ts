@@ -1,43 +1,50 @@
 // The module on a local cluster, for a person to look at (run by `bash scripts/demo.sh`):
-// starts kube-apiserver (over kine) and shell-operator with the built hooks, applies the example
+// starts kube-apiserver (over kine) and the engine that runs the hooks, applies the example
 // cluster (Nodes with their Ready status, the L2LoadBalancer, the Services), waits until the
 // control loop has converged, puts the balancer nodes on the wire (scripts/demo-wire.ts: speakers in
 // network namespaces, a client reaching every address, one node failed), prints what an operator
 // would look at (through kubectl), and stays up until Ctrl-C. With --once, or when stdin is not a terminal, it exits after printing.
 //
-//   npx tsx scripts/cluster-demo.ts [--once] [--verbose] [--state FILE] [--values FILE]
+// The engine is addon-operator on the packaged module, as under Deckhouse: the ModuleConfig of
+// --values (spec.settings, spec.enabled) goes into addon-operator's ConfigMap the way
+// deckhouse-controller would put it there. --standalone runs plain shell-operator on the built
+// hooks instead, the settings in the module's own ConfigMap.
+//
+//   npx tsx scripts/cluster-demo.ts [--standalone] [--once] [--verbose] [--state FILE] [--values FILE]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAll, load } from 'js-yaml';
 import { showWire, type Wire } from './demo-wire';
 import {
+  ADDON_OPERATOR_CONFIGMAP,
+  ADDON_OPERATOR_NAMESPACE,
+  moduleConfigToAddonOperatorConfig,
+  type AddonOperatorModuleConfig,
+} from '../testbed/addon-operator';
+import {
   CONDITION_ALL_ASSIGNED,
   MODULE_NAMESPACE,
   ModuleCluster,
+  SETTINGS_CONFIGMAP,
   REPO_ROOT,
+  applyManifests,
   conditionOf,
   readyCondition,
-  serverSideApply,
+  type ManifestObject,
 } from '../testbed/module';
 
 interface Args {
+  standalone: boolean;
   once: boolean;
   verbose: boolean;
   state: string;
   values: string;
 }
 
-interface Doc {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; [k: string]: unknown };
-  status?: { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }> };
-  [k: string]: unknown;
-}
-
 function parseArgs(argv: string[]): Args {
   const a: Args = {
+    standalone: false,
     once: !process.stdin.isTTY,
     verbose: false,
     state: join(REPO_ROOT, 'examples', 'cluster.yaml'),
@@ -50,11 +57,15 @@ function parseArgs(argv: string[]): Args {
       if (v === undefined) throw new Error(`${x} needs a file`);
       return resolve(v);
     };
-    if (x === '--once') a.once = true;
+    if (x === '--standalone') a.standalone = true;
+    else if (x === '--once') a.once = true;
     else if (x === '--verbose' || x === '-v') a.verbose = true;
     else if (x === '--state') a.state = next();
     else if (x === '--values') a.values = next();
-    else throw new Error(`unknown argument ${x} (expected --once, --verbose, --state FILE, --values FILE)`);
+    else
+      throw new Error(
+        `unknown argument ${x} (expected --standalone, --once, --verbose, --state FILE, --values FILE)`,
+      );
   }
   return a;
 }
@@ -63,22 +74,17 @@ const say = (line: string): void => {
   process.stderr.write(`==> ${line}\n`);
 };
 
-/** A ModuleConfig's spec.settings, a values file's l2LoadBalancer, or bare settings. */
-function loadSettings(path: string): Record<string, unknown> {
+/**
+ * The module config of a ModuleConfig (as deckhouse-controller derives it), of a values file's
+ * l2LoadBalancer, or of bare settings (both enabled).
+ */
+function loadModuleConfig(path: string): AddonOperatorModuleConfig {
   const doc = load(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
-  if (doc === null || typeof doc !== 'object') return {};
-  const spec = doc.spec as { settings?: Record<string, unknown> } | undefined;
-  if (doc.kind === 'ModuleConfig') return spec?.settings ?? {};
+  if (doc === null || typeof doc !== 'object') return { settings: {}, enabled: true };
+  if (doc.kind === 'ModuleConfig') return moduleConfigToAddonOperatorConfig(doc);
   if (typeof doc.l2LoadBalancer === 'object' && doc.l2LoadBalancer !== null)
-    return doc.l2LoadBalancer as Record<string, unknown>;
-  return doc;
-}
-
-/** The object as a user would apply it: without what the API server sets itself. */
-function forApply(d: Doc): Doc {
-  const { uid: _uid, creationTimestamp: _ct, resourceVersion: _rv, ...metadata } = d.metadata;
-  const { status: _status, ...rest } = d;
-  return { ...rest, metadata } as Doc;
+    return { settings: doc.l2LoadBalancer as Record<string, unknown>, enabled: true };
+  return { settings: doc, enabled: true };
 }
 
 function kubectlAvailable(): boolean {
@@ -107,15 +113,29 @@ function show(kubeconfig: string, args: string[]): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const docs = (loadAll(readFileSync(args.state, 'utf8')) as Doc[]).filter(
+  const docs = (loadAll(readFileSync(args.state, 'utf8')) as ManifestObject[]).filter(
     (d) => d !== null && typeof d === 'object',
   );
-  const settings = loadSettings(args.values);
+  const config = loadModuleConfig(args.values);
+  if (!config.enabled) throw new Error(`${args.values}: spec.enabled is false, so there is nothing to show`);
+  const engine = args.standalone ? 'shell-operator' : 'addon-operator';
 
-  say('starting the control plane (kube-apiserver over kine) and the module (shell-operator + hooks)');
+  if (engine === 'addon-operator') {
+    say(
+      `no Deckhouse here: in place of deckhouse-controller, this script turns ModuleConfig ${args.values} ` +
+        `(spec.enabled, spec.settings) into ConfigMap ${ADDON_OPERATOR_NAMESPACE}/${ADDON_OPERATOR_CONFIGMAP} ` +
+        '(keys l2LoadBalancer, l2LoadBalancerEnabled), where addon-operator reads module config outside Deckhouse',
+    );
+    say('starting the control plane (kube-apiserver over kine) and addon-operator with the packaged module');
+  } else {
+    say(
+      'starting the control plane (kube-apiserver over kine) and the module (shell-operator + hooks, standalone)',
+    );
+  }
   const t0 = Date.now();
   const m = await ModuleCluster.start({
-    settings,
+    engine,
+    settings: config.settings,
     ...(args.verbose ? { log: (l: string) => process.stderr.write(`${l}\n`) } : {}),
   });
   let stopping = false;
@@ -135,16 +155,7 @@ async function main(): Promise<void> {
   try {
     say(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s; kubeconfig ${m.kubeconfigPath}`);
     say(`applying ${args.state} (${docs.length} objects) with the settings of ${args.values}`);
-    for (const d of docs) {
-      if (d.metadata.namespace !== undefined) await m.ensureNamespace(d.metadata.namespace);
-      await serverSideApply(m.cp, forApply(d), { fieldManager: 'l2lb-demo' });
-      // A Node's Ready condition is the kubelet's to write, through the status subresource.
-      if (d.kind === 'Node') {
-        const ready = d.status?.conditions?.find((c) => c.type === 'Ready');
-        const since = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime) : new Date();
-        await m.setNodeReady(d.metadata.name, ready?.status === 'True', since);
-      }
-    }
+    await applyManifests(m, docs);
 
     const services = docs.filter((d) => d.kind === 'Service');
     say(`waiting for the control loop: every Service gets its ${CONDITION_ALL_ASSIGNED} condition`);
@@ -161,12 +172,12 @@ async function main(): Promise<void> {
     }
     say('waiting for a scheduled run of the control loop (every 15 s) that changes nothing');
     await m.untilConverged({ timeoutMs: 120_000 });
-    say(`converged ${((Date.now() - t0) / 1000).toFixed(1)} s after the start`);
+    say(`converged under ${engine} ${((Date.now() - t0) / 1000).toFixed(1)} s after the start`);
 
     // The job on the wire: speakers in node namespaces, a client reaching every address, a failover.
     wire = await showWire({
       cluster: m,
-      settings,
+      settings: config.settings,
       out: (t) => void process.stdout.write(t),
       say,
       verbose: args.verbose,
@@ -215,8 +226,10 @@ async function main(): Promise<void> {
           status: { conditions: [readyCondition(false, new Date())] },
         })}'`,
         '  kubectl annotate svc web network.deckhouse.io/l2-load-balancer-external-ips-count=5 --overwrite',
-        `  kubectl -n ${MODULE_NAMESPACE} get configmap l2-load-balancer-settings -o yaml   # the settings`,
-        "(shell-operator's own log: run with --verbose)",
+        engine === 'addon-operator'
+          ? `  kubectl -n ${ADDON_OPERATOR_NAMESPACE} get configmap ${ADDON_OPERATOR_CONFIGMAP} -o yaml   # the settings, as deckhouse-controller would write them`
+          : `  kubectl -n ${MODULE_NAMESPACE} get configmap ${SETTINGS_CONFIGMAP} -o yaml   # the settings`,
+        `(${engine}'s own log: run with --verbose)`,
         '',
       ].join('\n'),
     );

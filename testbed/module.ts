@@ -791,7 +791,14 @@ export class ModuleCluster {
    * answer, as shell-operator logs it).
    */
   hookErrors(): string[] {
-    return this.hookLogs().filter((l) => /"level":"error"|level=error|\bERROR\b|\bE\d{4}\b/i.test(l));
+    // addon-operator logs JSON with `error` fields in debug lines; only its level says what failed.
+    const failed =
+      this.engine === 'addon-operator'
+        ? /"level":"(error|fatal)"/
+        : /"level":"error"|level=error|\bERROR\b|\bE\d{4}\b/i;
+    // addon-operator refusing config values (and retrying until they are fixed) is its validation
+    // at work, not a failed hook run.
+    return this.hookLogs().filter((l) => failed.test(l) && !l.includes('HandleApplyKubeConfigValues failed'));
   }
 
   /** A position in hookLogs(), for logsSince(). */

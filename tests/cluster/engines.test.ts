@@ -1,4 +1,4 @@
-// The same cluster under both engines gives the same plan (DESIGN §2.1): examples/cluster.yaml with
+// The same cluster under both engines gives the same plan (docs/ARCHITECTURE.md §2.1): examples/cluster.yaml with
 // the settings of examples/module-config.yaml, once under plain shell-operator (settings in the
 // module's ConfigMap) and once under addon-operator (settings in its ConfigMap, handed to the
 // hooks as values with `internal` and the schemas' defaults). Every object exists before the

@@ -12,7 +12,6 @@ import {
   CONDITION_ALL_ASSIGNED,
   IngressRecorder,
   LABEL_MEMBER,
-  MODULE_NAMESPACE,
   ModuleCluster,
   type Engine,
   type EventObject,
@@ -292,10 +291,13 @@ export function lifeCycle(engine: Engine): void {
     await converged();
     expect((await c.getL2LoadBalancer('public')).status?.addressesAllocated).toBe(3);
     expect(await c.ingress('default', 'api')).toEqual(api);
-    // A new Service gets the lowest free address: one that web held.
+    // A new Service gets a free address, but none of web's: those stay reserved for web for
+    // addressReservationSeconds (docs/ARCHITECTURE.md §4.1) while unreserved ones are free.
     await c.createService({ name: 'next', l2lb: 'public', count: 1 });
     const next = await c.untilAssigned('default', 'next', 1, 60_000);
-    expect(next.status?.loadBalancer?.ingress?.[0]?.ip).toBe('192.0.2.2');
+    const ip = next.status?.loadBalancer?.ingress?.[0]?.ip ?? '';
+    expect(inPool(ip)).toBe(true);
+    expect(web).not.toContain(ip);
     await converged();
     expect(lossesOfStep()).toEqual([]);
   });
@@ -397,47 +399,6 @@ export function lifeCycle(engine: Engine): void {
     expect(await placements()).toEqual(before);
     expect(lossesOfStep()).toEqual([]);
   });
-
-  (engine === 'addon-operator' ? test : test.skip)(
-    'the module disabled and enabled again through addon-operator: its objects go and come back, every address stays',
-    async () => {
-      const c = cluster();
-      const before = await placements();
-      const ingress = { api: await c.ingress('default', 'api'), late: await c.ingress('default', 'late') };
-      const daemonSet = async () =>
-        (
-          await c.request<{ items: unknown[] }>(
-            'GET',
-            `/apis/apps/v1/namespaces/${MODULE_NAMESPACE}/daemonsets`,
-          )
-        ).items.length;
-      expect(await daemonSet()).toBe(1);
-
-      await c.setEnabled(false);
-      await c.until(
-        'the module namespace gone (afterDeleteHelm)',
-        async () => ((await c.namespaceExists(MODULE_NAMESPACE)) ? undefined : true),
-        60_000,
-      );
-      // The children and the Services' status are the record of every address: they stay.
-      expect(await placements()).toEqual(before);
-      expect(await c.ingress('default', 'api')).toEqual(ingress.api);
-
-      await c.setEnabled(true);
-      await c.until(
-        'the speaker DaemonSet back',
-        async () =>
-          (await c.namespaceExists(MODULE_NAMESPACE)) && (await daemonSet()) === 1 ? true : undefined,
-        60_000,
-      );
-      await converged();
-      const after = await placements();
-      for (const [key, was] of before) expect(after.get(key)?.address).toBe(was.address);
-      expect(await c.ingress('default', 'api')).toEqual(ingress.api);
-      expect(await c.ingress('default', 'late')).toEqual(ingress.late);
-      expect(lossesOfStep()).toEqual([]);
-    },
-  );
 
   test('no hook run failed and no object patch was refused by the API server', () => {
     expect(cluster().hookErrors()).toEqual([]);
