@@ -153,7 +153,7 @@ async function patchAccess(ops: readonly PatchOperation[]): Promise<Access[]> {
     }
     const r = await resourceOf(op.apiVersion, op.kind);
     out.push({
-      verb: op.operation === 'MergePatch' ? 'patch' : 'delete',
+      verb: ['MergePatch', 'JSONPatch', 'JQPatch'].includes(op.operation) ? 'patch' : 'delete',
       ...r,
       ...('subresource' in op && op.subresource ? { subresource: op.subresource } : {}),
       ...(op.namespace ? { namespace: op.namespace } : {}),
@@ -179,6 +179,22 @@ spec:
   serviceRef: { name: old, namespace: shop }
   loadBalancerIP: 192.0.2.6
   nodes: [frontend-1]
+---
+# web's first child, written by an older run with a stale node list: the control loop patches it.
+apiVersion: internal.network.deckhouse.io/v1alpha1
+kind: L2LBService
+metadata:
+  name: web-public-0
+  namespace: shop
+  creationTimestamp: "2026-11-02T09:00:01Z"
+  labels:
+    network.deckhouse.io/parent-service: web
+    network.deckhouse.io/l2-load-balancer: public
+    network.deckhouse.io/index: "0"
+spec:
+  serviceRef: { name: web, namespace: shop }
+  loadBalancerIP: 192.0.2.1
+  nodes: [frontend-9]
 `);
 
 describe('the hooks ServiceAccount', () => {
