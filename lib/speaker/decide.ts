@@ -8,7 +8,14 @@
 //   what it holds, announced, while nobody else announces it, so an API outage is no traffic outage;
 //   it yields an address at once when a probe on the wire finds another host answering for it;
 // - a node that becomes the owner again of an address it carries announces it at once.
+//
+// Heartbeats (DESIGN.md §5, lib/speaker/heartbeat): `liveUntil` comes with the peers' heartbeat
+// verdicts folded in, so a node dead by heartbeat loses its addresses to the next candidate within
+// the detection time, and a node heard on the network keeps them while cut from the API. With a
+// stale view, a node that hears none of the peers it heard before (isolated) withdraws: it is cut
+// off from the segment, and the other side has taken its addresses over.
 import { nextGarpAt, nextProbeAt } from './garp';
+import { isolated, takeoverCause, type TakeoverCause } from './heartbeat/combine';
 import { addressHolders } from './holders';
 import { poolContains } from './pools';
 import { announcedStatus, notAnnouncedStatus } from './status';
@@ -64,6 +71,22 @@ function refusalOf(
   return undefined;
 }
 
+/** Why `previous` lost an address this node takes now. */
+function causeOf(view: SpeakerView, previous: string, now: number): TakeoverCause {
+  if (isAlive(view, previous, now)) return 'planned';
+  return takeoverCause(view.heartbeats?.get(previous), view.releasedLeases?.has(previous) ?? false);
+}
+
+/** When `previous` stopped counting as alive: its lease ran out, or heartbeats said dead or leaving. */
+function previousExpiredAt(view: SpeakerView, previous: string, now: number): number | undefined {
+  const until = view.liveUntil.get(previous);
+  if (until !== undefined && Number.isFinite(until) && until <= now) return until;
+  const verdict = view.heartbeats?.get(previous);
+  if (verdict && (verdict.state === 'dead' || verdict.state === 'leaving') && verdict.since <= now)
+    return verdict.since;
+  return undefined;
+}
+
 export function decide(view: SpeakerView, now: number): Decision {
   const decision: Decision = {
     viewFresh: now < view.viewFreshUntil,
@@ -85,6 +108,7 @@ export function decide(view: SpeakerView, now: number): Decision {
     if (at !== undefined && at > now) decision.wakeAt = Math.min(decision.wakeAt, at);
   };
   const frozen = !decision.viewFresh && !view.shuttingDown;
+  const cutOff = frozen && view.heartbeats !== undefined && isolated(view.heartbeats, view.apiContactAt);
   const { eligible: byAddress, conflicts } = addressHolders(view.indices);
   const held = new Map<string, HeldAddress>(view.held.map((h) => [h.address, h]));
   /** The announcements and the duplicate probe of an address this node keeps announcing. */
@@ -161,6 +185,13 @@ export function decide(view: SpeakerView, now: number): Decision {
     };
 
     if (frozen) {
+      // Cut off from the API and from every peer it heard: the rest of the segment cannot hear it
+      // either and has taken its addresses by heartbeat. Keeping them would answer beside the new
+      // owners once the segment heals.
+      if (cutOff) {
+        withdraw('Isolated');
+        continue;
+      }
       // Cut off from the API: this node cannot know who owns what now. Another host answering for
       // the address on the wire is the one fact it has: that host took it, so let go at once.
       if (h.conflict !== undefined) {
@@ -234,17 +265,17 @@ export function decide(view: SpeakerView, now: number): Decision {
   if (decision.viewFresh && !view.shuttingDown) {
     for (const [address, index] of owned) {
       if (held.has(address)) continue;
-      const previous = index.status.announcingNode;
-      const previousLiveUntil =
-        previous !== undefined && previous !== view.node ? view.liveUntil.get(previous) : undefined;
+      const announcedBy = index.status.announcingNode;
+      const previous = announcedBy !== undefined && announcedBy !== view.node ? announcedBy : undefined;
+      const expiredAt = previous === undefined ? undefined : previousExpiredAt(view, previous, now);
       decision.announce.push({
         address,
         indexKey: index.key,
         interfaces: view.balancers.find((b) => b.name === index.l2lbName)?.interfaces ?? [],
-        ...(previous !== undefined && previous !== view.node ? { previousAnnouncer: previous } : {}),
-        ...(previousLiveUntil !== undefined && Number.isFinite(previousLiveUntil) && previousLiveUntil <= now
-          ? { previousExpiredAt: previousLiveUntil }
+        ...(previous !== undefined
+          ? { previousAnnouncer: previous, cause: causeOf(view, previous, now) }
           : {}),
+        ...(expiredAt !== undefined ? { previousExpiredAt: expiredAt } : {}),
         reason: index.nodes[0] === view.node ? 'PreferredCandidate' : 'FirstLiveCandidate',
       });
     }

@@ -9,6 +9,7 @@
 // The stamp is renewTime, not resourceVersion: any write to the object (a label, an annotation, a
 // managedFields update) changes the resourceVersion, and must not make a dead node look alive.
 import type { LeaseState } from '../model';
+import type { LeaseLiveness } from './heartbeat/combine';
 
 /** What this speaker last saw of one peer's Lease, and when (monotonic ms). */
 export interface LeaseSighting {
@@ -59,6 +60,29 @@ export function observeLeases(
 export function liveUntil(sighting: LeaseSighting | undefined, viewFreshSince: number): number {
   if (sighting?.renewTime === undefined || !(sighting.durationMs > 0)) return Number.NEGATIVE_INFINITY;
   return Math.max(sighting.seenAt, viewFreshSince) + sighting.durationMs;
+}
+
+/**
+ * The other nodes' Lease liveness, as combineLiveness() folds the heartbeats into it: until when
+ * each Lease keeps its node alive (liveUntil above), and when this speaker last saw it renewed; and
+ * the nodes whose Lease is released (their speaker stopped gracefully).
+ */
+export function leaseLiveness(
+  sightings: ReadonlyMap<string, LeaseSighting>,
+  viewFreshSince: number,
+  self: string,
+): { leases: Map<string, LeaseLiveness>; released: Set<string> } {
+  const leases = new Map<string, LeaseLiveness>();
+  const released = new Set<string>();
+  for (const s of sightings.values()) {
+    if (s.node === self) continue;
+    if (s.renewTime === undefined) released.add(s.node);
+    leases.set(s.node, {
+      liveUntil: liveUntil(s, viewFreshSince),
+      renewedSeenAt: s.renewTime === undefined ? Number.NEGATIVE_INFINITY : s.seenAt,
+    });
+  }
+  return { leases, released };
 }
 
 /** RFC 3339 with microseconds, as `coordination.k8s.io` MicroTime fields want. */

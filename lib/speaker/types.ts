@@ -1,6 +1,8 @@
 // What the speaker knows and what it decides, as plain data. The shell (images/speaker) fills a
 // SpeakerView from the API and the network, calls decide(), and carries the decision out.
 import type { Condition, GarpSettings } from '../model';
+import type { TakeoverCause } from './heartbeat/combine';
+import type { Verdict } from './heartbeat/liveness';
 import type { SpeakerPool } from './pools';
 
 /** `status` of an L2LBService, as the speakers write it. */
@@ -128,6 +130,16 @@ export interface SpeakerView {
   timings: SpeakerTimings;
   /** Wall-clock ms minus monotonic ms: turns a view time into a status timestamp. */
   wallOffsetMs: number;
+  /**
+   * Each peer's heartbeat verdict (lib/speaker/heartbeat); absent when heartbeats are off.
+   * `liveUntil` has them folded in already (combineLiveness); decide() reads them for the cause of a
+   * takeover and to find out whether this node is cut off from the segment (isolated).
+   */
+  heartbeats?: ReadonlyMap<string, Verdict>;
+  /** Nodes whose Lease this speaker saw released (no renewTime): they stopped gracefully. */
+  releasedLeases?: ReadonlySet<string>;
+  /** The last proof that the API server saw this speaker (monotonic ms): its last good renewal. */
+  apiContactAt?: number;
 }
 
 export interface Announce {
@@ -137,8 +149,13 @@ export interface Announce {
   interfaces: readonly string[];
   /** The node whose status said it announced this index before, when it is another node. */
   previousAnnouncer?: string;
-  /** When the previous announcer's lease expired (for the takeover latency), if it expired. */
+  /**
+   * When the previous announcer stopped counting as alive (its lease expired, or it was declared dead
+   * or leaving by heartbeat), for the takeover latency.
+   */
   previousExpiredAt?: number;
+  /** Why the previous announcer lost the address, when there was one. */
+  cause?: TakeoverCause;
   reason: string;
 }
 

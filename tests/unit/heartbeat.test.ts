@@ -399,6 +399,12 @@ describe('heartbeat and Lease together', () => {
     expect(isolated(v())).toBe(false);
   });
 
+  it('counts for isolation only the peers declared dead after the API last saw this speaker', () => {
+    const died = (since: number) => new Map([['lb-node-2', { state: 'dead' as const, since }]]);
+    expect(isolated(died(5_000), 4_000)).toBe(true);
+    expect(isolated(died(5_000), 6_000)).toBe(false);
+  });
+
   it('names the cause of a takeover', () => {
     expect(takeoverCause({ state: 'dead', since: 0 }, false)).toBe('heartbeat');
     expect(takeoverCause({ state: 'leaving', since: 0 }, false)).toBe('graceful');

@@ -8,7 +8,15 @@ import {
   nextSlot,
   phaseMs,
 } from '../../lib/speaker/garp';
-import { liveUntil, microTime, observeLeases, type LeaseSighting } from '../../lib/speaker/lease';
+import {
+  leaseLiveness,
+  liveUntil,
+  microTime,
+  observeLeases,
+  type LeaseSighting,
+} from '../../lib/speaker/lease';
+import { combineLiveness } from '../../lib/speaker/heartbeat/combine';
+import type { PeerState, Verdict } from '../../lib/speaker/heartbeat/liveness';
 import { parseIndex } from '../../lib/speaker/parse';
 import { parseSpeakerPool, parseSpeakerPoolEntries } from '../../lib/speaker/pools';
 import { addressSeries } from '../../lib/speaker/series';
@@ -100,6 +108,21 @@ describe('lease freshness', () => {
   it('gives every peer a full lease duration from when the own view became fresh again', () => {
     const seen = observeLeases(new Map(), [renewed('node-a', T0)], 1000);
     expect(liveUntil(seen.get('node-a'), 60_000)).toBe(63_000);
+  });
+
+  it('gives combineLiveness each other Lease and when its renewal was seen, and names the released ones', () => {
+    const seen = observeLeases(
+      new Map(),
+      [renewed('node-a', T0), { node: 'node-b', durationSeconds: 3 }, renewed('node-c', T0)],
+      1000,
+    );
+    expect(leaseLiveness(seen, Number.NEGATIVE_INFINITY, 'node-c')).toEqual({
+      leases: new Map([
+        ['node-a', { liveUntil: 4000, renewedSeenAt: 1000 }],
+        ['node-b', { liveUntil: Number.NEGATIVE_INFINITY, renewedSeenAt: Number.NEGATIVE_INFINITY }],
+      ]),
+      released: new Set(['node-b']),
+    });
   });
 
   it('forgets a Lease that is gone', () => {
@@ -951,5 +974,155 @@ describe('the per-address series', () => {
       { address: '192.0.2.10', l2loadbalancer: 'public', service_namespace: 'shop', service: 'api' },
       { address: '192.0.2.77', l2loadbalancer: '', service_namespace: '', service: '' },
     ]);
+  });
+});
+
+describe('heartbeats folded into liveness (DESIGN.md §5)', () => {
+  // 30 s Leases renewed every 15 s; heartbeats detect a silent peer in 500 ms.
+  const DETECTION = 500;
+  const fresh = (seenAgoMs: number) => ({
+    liveUntil: T0 - seenAgoMs + 30_000,
+    renewedSeenAt: T0 - seenAgoMs,
+  });
+  const expired = { liveUntil: T0 - 1000, renewedSeenAt: T0 - 31_000 };
+  type Hb = [node: string, state: PeerState, since: number];
+  const verdicts = (...hb: Hb[]): Map<string, Verdict> =>
+    new Map(hb.map(([node, state, since]) => [node, { state, since }]));
+  /** node-b's view, heartbeats folded into the Lease liveness as the speaker does. */
+  const hbView = (
+    byLease: Record<string, { liveUntil: number; renewedSeenAt: number }>,
+    hb: Map<string, Verdict>,
+    over: Partial<SpeakerView> = {},
+  ): SpeakerView => {
+    const live = combineLiveness(new Map(Object.entries(byLease)), hb, T0, DETECTION);
+    live.set('node-b', T0 + 30_000);
+    return view('node-b', {
+      liveUntil: live,
+      heartbeats: hb,
+      indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'], 'node-a')],
+      viewFreshUntil: T0 + 30_000,
+      ...over,
+    });
+  };
+
+  it('takes over from the preferred node dead by heartbeat, long before its Lease runs out', () => {
+    const d = decide(
+      hbView({ 'node-a': fresh(1000), 'node-c': fresh(0) }, verdicts(['node-a', 'dead', T0 - 20])),
+      T0,
+    );
+    expect(d.announce).toEqual([
+      expect.objectContaining({
+        address: '192.0.2.10',
+        previousAnnouncer: 'node-a',
+        cause: 'heartbeat',
+        previousExpiredAt: T0 - 20,
+      }),
+    ]);
+  });
+
+  it('leaves the address to a node heard on the network whose Lease expired (cut from the API only)', () => {
+    const v = hbView({ 'node-a': expired, 'node-c': fresh(0) }, verdicts(['node-a', 'alive', T0 - 60_000]));
+    expect(decide(v, T0).announce).toEqual([]);
+    // Without the heartbeat the expired Lease alone decides: node-b takes it, by lease.
+    const leaseOnly = hbView({ 'node-a': expired, 'node-c': fresh(0) }, new Map());
+    expect(decide(leaseOnly, T0).announce).toEqual([
+      expect.objectContaining({ previousAnnouncer: 'node-a', cause: 'lease', previousExpiredAt: T0 - 1000 }),
+    ]);
+  });
+
+  it('hands the address back when a Lease renewal seen after the death verdict says the node runs', () => {
+    // node-a was declared dead 5 s ago (UDP between the halves blocked) and node-b took over; then
+    // node-a's renewal came through the API: the Lease decides again, node-a owns, node-b lets go.
+    const v = hbView({ 'node-a': fresh(100), 'node-c': fresh(0) }, verdicts(['node-a', 'dead', T0 - 5000]), {
+      indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'], 'node-b')],
+      held: [held('192.0.2.10')],
+    });
+    const d = decide(v, T0);
+    expect(d.owned).toEqual([]);
+    expect(d.startRelease).toEqual(['192.0.2.10']);
+    // Before that renewal node-b keeps it.
+    const before = hbView(
+      { 'node-a': fresh(6000), 'node-c': fresh(0) },
+      verdicts(['node-a', 'dead', T0 - 5000]),
+      {
+        held: [held('192.0.2.10')],
+      },
+    );
+    expect(decide(before, T0).owned).toEqual(['192.0.2.10']);
+  });
+
+  it('takes the addresses of a leaving node at once, as a graceful takeover', () => {
+    const d = decide(
+      hbView({ 'node-a': fresh(0), 'node-c': fresh(0) }, verdicts(['node-a', 'leaving', T0 - 5])),
+      T0,
+    );
+    expect(d.announce).toEqual([expect.objectContaining({ cause: 'graceful', previousExpiredAt: T0 - 5 })]);
+  });
+
+  it('calls a takeover from a released Lease graceful, and a move back to a live node planned', () => {
+    const released = decide(
+      hbView(
+        { 'node-a': { liveUntil: Number.NEGATIVE_INFINITY, renewedSeenAt: Number.NEGATIVE_INFINITY } },
+        new Map(),
+        {
+          releasedLeases: new Set(['node-a']),
+        },
+      ),
+      T0,
+    );
+    expect(released.announce).toEqual([expect.objectContaining({ cause: 'graceful' })]);
+    // node-b is first again while node-c, alive, still announces (fail-back).
+    const failBack = hbView({ 'node-c': fresh(0) }, verdicts(['node-c', 'alive', T0 - 1000]), {
+      indices: [index('web-public-0', '192.0.2.10', ['node-b', 'node-c'], 'node-c')],
+    });
+    expect(decide(failBack, T0).announce).toEqual([expect.objectContaining({ cause: 'planned' })]);
+  });
+
+  it('leaves a node never heard by heartbeat to its Lease', () => {
+    const v = hbView({ 'node-a': fresh(20_000), 'node-c': fresh(0) }, verdicts(['node-a', 'unknown', 0]));
+    expect(decide(v, T0).announce).toEqual([]);
+  });
+
+  describe('with a stale view', () => {
+    // node-a holds its address; its last renewal went through 20 s ago, its view went stale now.
+    const stale = (hb: Map<string, Verdict>): SpeakerView =>
+      view('node-a', {
+        liveUntil: leases(lease('node-a', 31_000), lease('node-b', 31_000), lease('node-c', 31_000)),
+        indices: [index('web-public-0', '192.0.2.10', ['node-a', 'node-b', 'node-c'], 'node-a')],
+        held: [held('192.0.2.10')],
+        viewFreshUntil: T0 - 1,
+        apiContactAt: T0 - 20_000,
+        heartbeats: hb,
+      });
+
+    it('withdraws when it hears none of the peers it heard before (cut off from the segment)', () => {
+      const d = decide(stale(verdicts(['node-b', 'dead', T0 - 19_500], ['node-c', 'dead', T0 - 19_500])), T0);
+      expect(d.withdraw).toEqual([expect.objectContaining({ address: '192.0.2.10', reason: 'Isolated' })]);
+    });
+
+    it('keeps its addresses while it hears a peer (the API is down for everyone)', () => {
+      const d = decide(
+        stale(verdicts(['node-b', 'alive', T0 - 60_000], ['node-c', 'dead', T0 - 19_500])),
+        T0,
+      );
+      expect(d.withdraw).toEqual([]);
+    });
+
+    it('keeps its addresses as the last node standing: the peers died while it still reached the API', () => {
+      const d = decide(stale(verdicts(['node-b', 'dead', T0 - 40_000], ['node-c', 'dead', T0 - 40_000])), T0);
+      expect(d.withdraw).toEqual([]);
+    });
+
+    it('keeps its addresses in a group of one, or when it never heard a peer', () => {
+      expect(decide(stale(new Map()), T0).withdraw).toEqual([]);
+      expect(decide(stale(verdicts(['node-b', 'unknown', 0])), T0).withdraw).toEqual([]);
+    });
+
+    it('does not look at isolation while its view is fresh', () => {
+      const v = stale(verdicts(['node-b', 'dead', T0 - 19_500], ['node-c', 'dead', T0 - 19_500]));
+      const fresh = { ...v, viewFreshUntil: T0 + 10_000, liveUntil: leases(lease('node-a')) };
+      expect(decide(fresh, T0).withdraw).toEqual([]);
+      expect(decide(fresh, T0).owned).toEqual(['192.0.2.10']);
+    });
   });
 });

@@ -56,14 +56,30 @@ export function combineLiveness(
  * and keeps announcing would, once the segment heals, answer beside the node that took over, so
  * decide() has it yield (see the README, "Partitions"). A node that never heard a peer (a group of
  * one, heartbeats not reaching it from the start) is not isolated by this rule.
+ *
+ * `lastContactAt` (monotonic ms) is the last proof that the API server saw this speaker (its last
+ * good renewal). Only peers declared dead after it count: a peer that died while this speaker still
+ * reached the API was judged with the API's help (its Lease stopped too, or its renewal brought it
+ * back), so the last node standing keeps its addresses through a later API outage. A cable cut
+ * loses the peers and the API together, so the peers die after the last contact and it counts.
  */
-export function isolated(heartbeats: ReadonlyMap<string, Verdict>): boolean {
-  const states = [...heartbeats.values()].map((v) => v.state);
-  return states.some((s) => s === 'dead') && !states.some((s) => s === 'alive');
+export function isolated(
+  heartbeats: ReadonlyMap<string, Verdict>,
+  lastContactAt = Number.NEGATIVE_INFINITY,
+): boolean {
+  const verdicts = [...heartbeats.values()];
+  return (
+    verdicts.some((v) => v.state === 'dead' && v.since > lastContactAt) &&
+    !verdicts.some((v) => v.state === 'alive')
+  );
 }
 
-/** Why a takeover happened, for `l2lb_speaker_takeovers_total{cause}`. */
-export type TakeoverCause = 'heartbeat' | 'lease' | 'graceful';
+/**
+ * Why a takeover happened, for `l2lb_speaker_takeovers_total{cause}`: the previous announcer was
+ * dead by heartbeat, its Lease ran out, or it stopped gracefully (a leaving beat or a released
+ * Lease); `planned` when it is alive and the address moves by rank (fail-back, re-ranking).
+ */
+export type TakeoverCause = 'heartbeat' | 'lease' | 'graceful' | 'planned';
 
 /** The cause from the previous announcer's heartbeat state and whether it released its Lease. */
 export function takeoverCause(previous: Verdict | undefined, leaseReleased: boolean): TakeoverCause {
