@@ -482,6 +482,17 @@ export const crds: readonly KubernetesObject[] = [
                         },
                       },
                     },
+                    allocations: {
+                      type: 'object',
+                      description:
+                        "The hooks' record of which Service (namespace/name) holds which addresses of this\npool. When a Service is deleted, the garbage collector may remove its L2LBServices\nbefore the hooks see it gone; this record still says what it held, so those\naddresses are reserved (`reservations`) all the same. Written by the hooks.\n",
+                      maxProperties: 10000,
+                      additionalProperties: {
+                        type: 'array',
+                        maxItems: 2048,
+                        items: { type: 'string', maxLength: 45 },
+                      },
+                    },
                     conditions: {
                       type: 'array',
                       description: 'Standard Kubernetes conditions, one per type.',

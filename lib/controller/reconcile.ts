@@ -6,17 +6,24 @@
 // Stages, in order (each in lib/controller/stages/, exported and tested on its own):
 //   1. checkBalancers   pools parsed, invalid and overlapping pools found
 //   2. resolveIntents   what each Service asks for, and why it may not get it
-//   3. allocateAddresses which address each index holds (both records, reservations)
+//   3. allocateAddresses which address each index holds (both records, reservations, and
+//                        the balancers' records of what deleted Services held)
 //   4. placeIndices     the ranked candidate nodes of each index
 //   5. diffChildren     L2LBServices to create, update (with a precondition) and delete
 //   6. serviceStatuses  Service ingress and condition
-//   7. balancerStatuses L2LoadBalancer status, reservations included
+//   7. balancerStatuses L2LoadBalancer status, reservations and the allocation record included
 //   8. nodeLabels       the member label of each node
 import type { ModuleSettings, NamespaceState } from '../model';
 import { ChildIndex } from './children';
 import { checkBalancers } from './stages/balancer-checks';
 import { allocateAddresses } from './stages/allocation';
-import { balancerStatuses, currentReservations, nextReservations } from './stages/balancer-status';
+import { nextRecord, releasedFromRecord, unheldRecorded } from './stages/allocation-record';
+import {
+  balancerStatuses,
+  currentReservations,
+  mergeReservations,
+  nextReservations,
+} from './stages/balancer-status';
 import { diffChildren } from './stages/children-diff';
 import { resolveIntents } from './stages/intents';
 import { nodeLabels } from './stages/node-labels';
@@ -51,7 +58,18 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
     settings,
   });
   const reservations = currentReservations(state.balancers, now);
-  const allocation = allocateAddresses({ intents, children, balancers, checks, reservations });
+  // Addresses the balancers' own records show and no child holds: their Service went, maybe with
+  // its children before this run saw it; held back from new askers in this run already.
+  const unheld = unheldRecorded(state.balancers, children, reservations, settings.addressReservationSeconds);
+  const allocation = allocateAddresses({
+    intents,
+    children,
+    balancers,
+    checks,
+    // What a Service held last (its record, in index order) before what it let go earlier: a
+    // Service created again with fewer indices than it has reservations gets its latest addresses.
+    reservations: mergeReservations(unheld, reservations),
+  });
   for (const p of allocation.problems) {
     intents.get(p.serviceKey)?.problems.push({ reason: p.kind, message: p.message });
   }
@@ -82,7 +100,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
   });
   const kept = nextReservations(
     reservations,
-    diff.released,
+    [...diff.released, ...releasedFromRecord(state.balancers, allocation.allocations, checks)],
     allocation.allocations,
     settings.addressReservationSeconds,
     now,
@@ -93,6 +111,7 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
     allocations: allocation.allocations,
     placement,
     reservations: kept,
+    records: nextRecord(state.balancers, allocation.allocations),
     now,
   });
   return {

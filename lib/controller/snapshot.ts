@@ -234,6 +234,18 @@ function reservations(v: unknown): Reservation[] {
   });
 }
 
+/** `status.allocations`, leniently: the record only adds reservations, so a bad entry is skipped. */
+function allocationRecord(v: unknown): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (!isRec(v)) return out;
+  for (const [service, addresses] of Object.entries(v)) {
+    if (!Array.isArray(addresses)) continue;
+    const list = addresses.filter((a): a is string => typeof a === 'string' && a !== '');
+    if (list.length > 0) out.set(service, list);
+  }
+  return out;
+}
+
 export const parseNode = guarded<NodeState>(
   (r) => `Node ${str(r.name)}`,
   (r) => ({
@@ -251,6 +263,8 @@ export interface L2LoadBalancerSnapshot {
   status: Rec;
   /** `status.reservations`: released addresses kept for the Service that held them. */
   reservations: Reservation[];
+  /** `status.allocations`: the hooks' record of which Service holds which addresses. */
+  allocations: Map<string, string[]>;
 }
 
 export const parseL2LoadBalancer = guarded<L2LoadBalancerSnapshot>(
@@ -273,6 +287,7 @@ export const parseL2LoadBalancer = guarded<L2LoadBalancerSnapshot>(
       conditions: conditions(status.conditions),
       status,
       reservations: reservations(status.reservations),
+      allocations: allocationRecord(status.allocations),
     };
   },
 );

@@ -1,7 +1,8 @@
 // Each defect of issue 10, reproduced on a plain cluster state through the built reconcile hook.
 // Every test here failed on the control loop before the fix (wrong family, unbounded quoting, no
-// serviceAllocation, pinned addresses past the maximum, no reservations, `count: all` shrinking on
-// an empty group, no second record, colliding child names, writes without preconditions).
+// serviceAllocation, pinned addresses past the maximum, no reservations (nor when a Service's
+// children were collected before a run saw it deleted), `count: all` shrinking on an empty group,
+// no second record, colliding child names, writes without preconditions).
 import { Story, changes, fixture, yamlObjects } from '../support/hook-harness';
 import type { ClusterObject } from '../../lib/sdk/simulate';
 
@@ -207,6 +208,32 @@ describe('released addresses stay reserved for the Service that held them', () =
     story.edit('v1', 'Service', 'shop', 'web', (s) => (s.metadata.annotations = count('2')));
     story.run();
     expect(story.ingress('shop', 'web')).toEqual(['192.0.2.1', '192.0.2.2']);
+  });
+});
+
+describe('a deleted Service keeps its addresses reserved even when its children went first', () => {
+  it('reserves them from the L2LoadBalancer record when the Service and its children vanish in one snapshot', () => {
+    const story = new Story([...withPool(['192.0.2.1-192.0.2.4']), service('web', count('2'))]);
+    story.run();
+    expect(story.ingress('shop', 'web')).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(lbStatus(story).allocations).toEqual({ 'shop/web': ['192.0.2.1', '192.0.2.2'] });
+    // The garbage collector (simulated: this harness has none) deletes the children with the
+    // Service before the next run sees either; a new Service asks in the same snapshot.
+    for (const c of story.children('web'))
+      story.remove(c.apiVersion, c.kind, c.metadata.namespace, c.metadata.name);
+    story.remove('v1', 'Service', 'shop', 'web');
+    story.add(service('api', count('1'), { created: '2026-11-03T00:00:00Z' }));
+    story.run();
+    expect(story.ingress('shop', 'api')).toEqual(['192.0.2.3']);
+    expect(lbStatus(story).reservations).toEqual([
+      expect.objectContaining({ address: '192.0.2.1', service: 'shop/web' }),
+      expect.objectContaining({ address: '192.0.2.2', service: 'shop/web' }),
+    ]);
+    expect(lbStatus(story).allocations).toEqual({ 'shop/api': ['192.0.2.3'] });
+    story.add(service('web', count('2'), { created: '2026-11-04T00:00:00Z' }));
+    story.run();
+    expect(story.ingress('shop', 'web')).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(lbStatus(story).reservations).toBeUndefined();
   });
 });
 

@@ -1,13 +1,19 @@
 // The stages of the control loop's pipeline (lib/controller/stages/), each tested on its own with
 // plain typed input, as the cluster would show it.
 import { ChildIndex } from '../../lib/controller/children';
-import type { L2LBServiceSnapshot } from '../../lib/controller/snapshot';
+import { reconcile, type ClusterState } from '../../lib/controller/reconcile';
+import type { L2LBServiceSnapshot, L2LoadBalancerSnapshot } from '../../lib/controller/snapshot';
+import {
+  MAX_RECORDED_ADDRESSES,
+  nextRecord,
+  recordPatch,
+} from '../../lib/controller/stages/allocation-record';
 import { allocateAddresses } from '../../lib/controller/stages/allocation';
 import { checkBalancers } from '../../lib/controller/stages/balancer-checks';
 import { nextReservations } from '../../lib/controller/stages/balancer-status';
 import { resolveIntents } from '../../lib/controller/stages/intents';
 import { nodeLabels } from '../../lib/controller/stages/node-labels';
-import type { L2LoadBalancer, NodeState, ServiceState } from '../../lib/model';
+import type { L2LoadBalancer, NodeState, Reservation, ServiceState } from '../../lib/model';
 import { defaultSettings } from '../../lib/settings';
 
 const settings = defaultSettings();
@@ -153,6 +159,109 @@ describe('stage 7, nextReservations', () => {
     expect(next.get('public')).toEqual([
       { address: '192.0.2.4', service: 'shop/b', until: '2026-11-02T00:10:00.000Z' },
     ]);
+  });
+});
+
+describe('the allocation record (stages 3 and 7): a Service deleted with its children', () => {
+  const now = new Date('2026-11-02T01:00:00Z');
+  const snapshot = (
+    allocations: Array<[string, string[]]>,
+    reservations: Reservation[] = [],
+  ): L2LoadBalancerSnapshot => ({
+    balancer: balancer('public', ['192.0.2.1-192.0.2.3']),
+    generation: 1,
+    conditions: [],
+    status: {},
+    reservations,
+    allocations: new Map(allocations),
+  });
+  const state = (balancers: L2LoadBalancerSnapshot[], services: ServiceState[] = []): ClusterState => ({
+    services,
+    nodes: [{ name: 'frontend-1', labels: { 'node-role.kubernetes.io/frontend': '' }, ready: true }],
+    balancers,
+    l2lbServices: [],
+    leases: [],
+    endpoints: [],
+  });
+
+  it('reserves the addresses the record shows when the Service and its children vanished in one snapshot', () => {
+    const plan = reconcile(state([snapshot([['shop/web', ['192.0.2.1', '192.0.2.2']]])]), settings, now);
+    expect(plan.reservations.get('public')).toEqual([
+      { address: '192.0.2.1', service: 'shop/web', until: '2026-11-02T01:10:00.000Z' },
+      { address: '192.0.2.2', service: 'shop/web', until: '2026-11-02T01:10:00.000Z' },
+    ]);
+    // The record forgets web: the next run derives no new release (the reservation keeps its end).
+    expect(plan.balancerStatus[0]?.status.allocations).toEqual({ 'shop/web': null });
+  });
+
+  it('holds those addresses back from a new Service in the same run', () => {
+    const plan = reconcile(
+      state([snapshot([['shop/web', ['192.0.2.1', '192.0.2.2']]])], [svc('api')]),
+      settings,
+      now,
+    );
+    expect(plan.serviceStatus.find((u) => u.ref.name === 'api')?.ingress).toEqual(['192.0.2.3']);
+    expect(plan.balancerStatus[0]?.status.allocations).toEqual({
+      'shop/web': null,
+      'shop/api': ['192.0.2.3'],
+    });
+  });
+
+  it('gives them back to the Service created again under the same name, in index order', () => {
+    const web = svc('web', {
+      annotations: {
+        'network.deckhouse.io/l2-load-balancer-name': 'public',
+        'network.deckhouse.io/l2-load-balancer-external-ips-count': '2',
+      },
+    });
+    const plan = reconcile(
+      state([snapshot([['shop/web', ['192.0.2.2', '192.0.2.3']]])], [svc('api'), web]),
+      settings,
+      now,
+    );
+    expect(plan.serviceStatus.find((u) => u.ref.name === 'web')?.ingress).toEqual(['192.0.2.2', '192.0.2.3']);
+    expect(plan.serviceStatus.find((u) => u.ref.name === 'api')?.ingress).toEqual(['192.0.2.1']);
+  });
+
+  it('reserves nothing when addressReservationSeconds is 0', () => {
+    const plan = reconcile(
+      state([snapshot([['shop/web', ['192.0.2.1']]])], [svc('api')]),
+      { ...settings, addressReservationSeconds: 0 },
+      now,
+    );
+    expect(plan.reservations.get('public')).toEqual([]);
+    expect(plan.serviceStatus[0]?.ingress).toEqual(['192.0.2.1']);
+  });
+
+  it('records an L2LoadBalancer past its bound without churn: recorded Services keep their place', () => {
+    const many = Array.from({ length: MAX_RECORDED_ADDRESSES }, (_, i) => `shop/s${i}`);
+    const allocations = [...many, 'shop/a-new'].map((serviceKey, i) => ({
+      serviceKey,
+      l2lbName: 'public',
+      index: 0,
+      address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    }));
+    const record = nextRecord([snapshot(many.map((k) => [k, ['x']]))], allocations).get('public')!;
+    expect(record.size).toBe(MAX_RECORDED_ADDRESSES);
+    expect(record.has('shop/a-new')).toBe(false);
+  });
+
+  it('writes only the Services whose addresses changed', () => {
+    expect(
+      recordPatch(
+        new Map([
+          ['shop/web', ['192.0.2.1']],
+          ['shop/gone', ['192.0.2.2']],
+        ]),
+        new Map([
+          ['shop/web', ['192.0.2.1']],
+          ['shop/api', ['192.0.2.3']],
+        ]),
+      ),
+    ).toEqual({ 'shop/api': ['192.0.2.3'], 'shop/gone': null });
+    expect(recordPatch(new Map([['shop/web', ['192.0.2.1']]]), new Map([['shop/web', ['192.0.2.1']]]))).toBe(
+      undefined,
+    );
   });
 });
 

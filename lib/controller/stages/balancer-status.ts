@@ -3,7 +3,9 @@
 //
 // Where reservations live: in the L2LoadBalancer's own `status.reservations`. The status is the
 // hooks' to write, it survives a hook restart, and a released address belongs to one pool. The
-// children cannot carry it: the garbage collector deletes them with their Service.
+// children cannot carry it: the garbage collector deletes them with their Service, which is also
+// why the status keeps the record of allocations that releases are derived from
+// (allocation-record.ts).
 import type { Allocation } from '../../allocation/allocate';
 import { L2LB_API_VERSION, type Condition, type EventRequest, type Reservation } from '../../model';
 import { clampMessage, quote } from '../../messages';
@@ -11,6 +13,7 @@ import type { PlacementResult } from '../../placement/place';
 import { jsonEqual } from '../../json';
 import type { L2LoadBalancerSnapshot } from '../snapshot';
 import type { BalancerSummary } from '../state';
+import { recordPatch } from './allocation-record';
 import type { BalancerCheck } from './balancer-checks';
 import { sameCondition, upsertCondition } from './service-status';
 
@@ -36,26 +39,40 @@ export function nextReservations(
 ): Map<string, Reservation[]> {
   const allocated = new Set<string>();
   for (const a of allocations) if (a.address) allocated.add(a.address);
-  const out = new Map<string, Reservation[]>();
+  const byAddress = new Map<string, Map<string, Reservation>>();
   for (const [name, list] of current) {
-    out.set(
-      name,
-      list.filter((r) => !allocated.has(r.address)),
-    );
+    const m = new Map<string, Reservation>();
+    for (const r of list) if (!allocated.has(r.address)) m.set(r.address, r);
+    byAddress.set(name, m);
   }
   if (seconds > 0) {
     const until = new Date(now.getTime() + seconds * 1000).toISOString();
     for (const r of released) {
       if (allocated.has(r.address)) continue;
-      const list = (out.get(r.l2lbName) ?? []).filter((x) => x.address !== r.address);
-      list.push({ address: r.address, service: r.serviceKey, until });
-      out.set(r.l2lbName, list);
+      let m = byAddress.get(r.l2lbName);
+      if (m === undefined) byAddress.set(r.l2lbName, (m = new Map()));
+      // Seen released again (children and record both say so, or a record written late): the
+      // reservation keeps the end it got when the address was first let go.
+      if (m.get(r.address)?.service === r.serviceKey) continue;
+      m.set(r.address, { address: r.address, service: r.serviceKey, until });
     }
   }
-  for (const [name, list] of out) {
+  const out = new Map<string, Reservation[]>();
+  for (const [name, m] of byAddress) {
+    const list = [...m.values()];
     list.sort((a, b) => a.until.localeCompare(b.until) || a.address.localeCompare(b.address));
     out.set(name, list.slice(-MAX_RESERVATIONS));
   }
+  return out;
+}
+
+/** Two sets of reservations as one, per L2LoadBalancer (for the allocator, which needs no `until`). */
+export function mergeReservations(
+  a: ReadonlyMap<string, readonly Reservation[]>,
+  b: ReadonlyMap<string, readonly Reservation[]>,
+): Map<string, Reservation[]> {
+  const out = new Map<string, Reservation[]>();
+  for (const m of [a, b]) for (const [name, list] of m) out.set(name, [...(out.get(name) ?? []), ...list]);
   return out;
 }
 
@@ -82,6 +99,8 @@ export function balancerStatuses(input: {
   allocations: readonly Allocation[];
   placement: PlacementResult;
   reservations: ReadonlyMap<string, readonly Reservation[]>;
+  /** Each L2LoadBalancer's record of allocations after this run (allocation-record.ts). */
+  records: ReadonlyMap<string, ReadonlyMap<string, readonly string[]>>;
   now: Date;
 }): BalancerStatusResult {
   const nowIso = input.now.toISOString();
@@ -135,7 +154,9 @@ export function balancerStatuses(input: {
       observedGeneration: snap.status.observedGeneration,
       reservations: snap.reservations.length > 0 ? snap.reservations : null,
     };
-    if (!jsonEqual(current, status)) out.updates.push({ name: b.name, status });
+    const record = recordPatch(snap.allocations, input.records.get(b.name) ?? new Map());
+    if (record !== undefined) status.allocations = record;
+    if (record !== undefined || !jsonEqual(current, status)) out.updates.push({ name: b.name, status });
     if (changedReady) {
       for (const p of problems.slice(0, 10)) {
         out.events.push({
