@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the binaries the cluster tests run (kube-apiserver, kine as the etcd, shell-operator,
 # addon-operator) from the Go module proxy into a cache directory outside the repository, and
-# installs the Debian packages the tests call (arping, na6, ip, openssl, kubectl) when missing.
+# installs the Debian packages the tests call (arping, na6, ip, nft, ping, openssl, kubectl) when missing.
 #
 #   scripts/binaries.sh                      # everything
 #   scripts/binaries.sh kube-apiserver kine  # only these (also: shell-operator, addon-operator, packages)
@@ -86,13 +86,15 @@ ensure_packages() {
   command -v na6 >/dev/null 2>&1 || [[ -x /usr/sbin/na6 ]] || missing+=(ipv6toolkit)
   command -v ndisc6 >/dev/null 2>&1 || [[ -x /usr/bin/ndisc6 ]] || missing+=(ndisc6)
   command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip ]] || missing+=(iproute2)
+  command -v nft >/dev/null 2>&1 || [[ -x /usr/sbin/nft ]] || missing+=(nftables)
+  command -v ping >/dev/null 2>&1 || [[ -x /usr/bin/ping ]] || missing+=(iputils-ping)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   [[ -x /usr/bin/time ]] || missing+=(time)
   local want_kubectl=0
   command -v kubectl >/dev/null 2>&1 || want_kubectl=1
   if [[ ${#missing[@]} -eq 0 && $want_kubectl -eq 0 ]]; then
-    log "packages: arping, na6, ip, openssl, jq, time, kubectl already present"
+    log "packages: arping, na6, ip, nft, ping, openssl, jq, time, kubectl already present"
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then

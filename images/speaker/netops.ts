@@ -11,6 +11,7 @@ import {
 } from '../../lib/speaker/interface';
 import { ForeignAddressError, type DuplicateProbe, type NetworkOps } from '../../lib/speaker/ports';
 import { familyOf } from '../../lib/speaker/pools';
+import { AnnouncementQueue, Limiter } from '../../lib/speaker/queue';
 
 export interface NetworkEvents {
   commandFailed(command: string, args: readonly string[], error: string): void;
@@ -57,26 +58,6 @@ wait`;
 /** What run() returns for an error it was told to tolerate. */
 const TOLERATED = '\u0000tolerated';
 
-/** At most `limit` callers at once; the others wait in order. */
-class Limiter {
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running < this.limit) this.running += 1;
-    else await new Promise<void>((resolve) => this.queue.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.queue.shift();
-      if (next) next();
-      else this.running -= 1;
-    }
-  }
-}
-
 /**
  * What `arping -D -c 1 -w 1` (iputils, not quiet) printed and its exit code, as a DuplicateProbe.
  * Measured in namespaces: exit 0 = no reply (no other host has the address; the node's own kernel
@@ -110,23 +91,34 @@ export function parseNdiscProbe(output: string, exitCode: number | undefined): D
 }
 
 /**
- * Starts every announcement of a batch in the background and reports the addresses whose command
- * failed as `FAILED <address>` lines. Arguments: the program's fixed flags come first in the
- * script, then pairs of (interface, address) as positional parameters, never spliced into the text.
+ * Starts every announcement of a chunk in the background and reports the addresses whose command
+ * failed as `FAILED <address>` lines. IPv4: arping in request form (-U) and reply form (-A), as
+ * some switches honour only one; IPv6: na6 with the override flag (-o), without which receivers
+ * keep their entry. Arguments: pairs of (interface, address) as positional parameters, never
+ * spliced into the text.
  */
-const ARPING_SCRIPT = `pids=""
+const ANNOUNCE_SCRIPT = `pids=""
 while [ $# -gt 1 ]; do
-  arping -q -U -c 1 -I "$1" "$2" & pids="$pids $!:$2"
-  arping -q -A -c 1 -I "$1" "$2" & pids="$pids $!:$2"
+  case "$2" in
+    *:*) na6 -i "$1" -s "$2" -d ff02::1 -t "$2" -o -e >/dev/null & pids="$pids $!:$2" ;;
+    *)
+      arping -q -U -c 1 -I "$1" "$2" & pids="$pids $!:$2"
+      arping -q -A -c 1 -I "$1" "$2" & pids="$pids $!:$2"
+      ;;
+  esac
   shift 2
 done
 for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
-const NA6_SCRIPT = `pids=""
-while [ $# -gt 1 ]; do
-  na6 -i "$1" -s "$2" -d ff02::1 -t "$2" -o -e >/dev/null & pids="$pids $!:$2"
-  shift 2
-done
-for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
+/**
+ * Addresses announced at once by default. Each IPv4 address runs two arping processes of about a
+ * second (arping waits its interval after the last packet) and ~0.5 MB each: 32 addresses are at
+ * most 64 processes (~30 MB) beside the speaker under its 128 Mi limit; a takeover of 1,000
+ * addresses then takes ~32 s to its last first announcement instead of starting 2,000 processes
+ * at once (bench/takeover.ts has the figures).
+ */
+export const ANNOUNCE_CONCURRENCY = 32;
+/** Addresses per `sh`: one spawn starts a chunk's commands. */
+const ANNOUNCE_CHUNK = 16;
 
 interface IpAddrJson {
   ifname?: string;
@@ -164,7 +156,11 @@ export class ShellNetworkOps implements NetworkOps {
   private table?: { at: number; value: RouteTable };
   private readonly commands = new Limiter(COMMAND_CONCURRENCY);
   private readonly probes = new Limiter(PROBE_CONCURRENCY);
-  private pendingGarp: { address: string; iface: string }[] = [];
+  /** Announcements not started yet, urgent (just gained) first. */
+  private readonly announcements = new AnnouncementQueue<{ address: string; iface: string }>();
+  /** Addresses whose announcement commands run now. */
+  private announcing = 0;
+  private dispatchSoon = false;
   private pendingProbes: {
     address: string;
     iface: string;
@@ -180,6 +176,8 @@ export class ShellNetworkOps implements NetworkOps {
     private readonly netns?: string,
     /** The kernel lifetime of an added address (s); renewAddresses extends it. */
     private readonly lifetimeSeconds = 4,
+    /** Addresses announced at once, at most (0 = no cap: every address at once, for comparison). */
+    private readonly announceConcurrency = ANNOUNCE_CONCURRENCY,
   ) {}
 
   /** `<addr>/<len> dev <iface> metric <marker> [nodad] valid_lft <s> preferred_lft <s>`. */
@@ -316,6 +314,8 @@ export class ShellNetworkOps implements NetworkOps {
   }
 
   async removeAddress(address: string, iface: string): Promise<void> {
+    // An announcement still waiting for a slot would now announce an address this node gives up.
+    this.announcements.drop(address);
     // A renewal in flight may name this address: `change` after `del` would add it back.
     await this.renewing;
     const prefix = familyOf(address) === 'ipv4' ? 32 : 128;
@@ -353,51 +353,69 @@ export class ShellNetworkOps implements NetworkOps {
   }
 
   /**
-   * Announcements asked for in one turn of the event loop go out from one `sh`, which starts an
-   * arping (IPv4: request form -U and reply form -A, as some switches honour only one) or an na6
-   * (IPv6, -o: the override flag, without which receivers keep their entry) per address in the
-   * background: one spawn for a failover of a hundred addresses, not three hundred.
+   * Announcements asked for in one turn of the event loop are queued (one entry per address, the
+   * first announcement of a just gained address ahead of refreshes) and go out in chunks, one `sh`
+   * per chunk, with at most `announceConcurrency` addresses being announced at once: a takeover of
+   * a thousand addresses costs a bounded number of processes, not two thousand at once.
    */
-  sendGratuitous(address: string, iface: string): void {
-    if (this.pendingGarp.length === 0) setImmediate(() => this.flushGratuitous());
-    this.pendingGarp.push({ address, iface });
+  sendGratuitous(address: string, iface: string, first = false): void {
+    this.announcements.push(address, { address, iface }, first);
+    if (this.dispatchSoon) return;
+    this.dispatchSoon = true;
+    setImmediate(() => {
+      this.dispatchSoon = false;
+      this.dispatchAnnouncements();
+    });
   }
 
-  private flushGratuitous(): void {
-    const batch = this.pendingGarp;
-    this.pendingGarp = [];
-    for (const family of ['ipv4', 'ipv6'] as const) {
-      const items = batch.filter((b) => familyOf(b.address) === family);
-      if (items.length === 0) continue;
-      const command = family === 'ipv4' ? 'arping' : 'na6';
-      const script = family === 'ipv4' ? ARPING_SCRIPT : NA6_SCRIPT;
-      const [file, argv] = this.argv('sh', [
-        '-c',
-        script,
-        'sh',
-        ...items.flatMap((i) => [i.iface, i.address]),
-      ]);
-      execa(file, argv, { timeout: GARP_TIMEOUT_MS, stdin: 'ignore', reject: false, all: true }).then(
-        (r) => {
-          const output = String(r.all ?? '');
-          const failed = new Set(
-            output
-              .split('\n')
-              .filter((l) => l.startsWith('FAILED '))
-              .map((l) => l.slice(7)),
-          );
-          const detail = output
-            .split('\n')
-            .filter((l) => l && !l.startsWith('FAILED '))
-            .join('; ');
-          for (const i of items) {
-            if (failed.has(i.address) || (r.failed && !r.exitCode)) {
-              this.events.commandFailed(command, [i.iface, i.address], detail || r.shortMessage || 'failed');
-            } else this.events.gratuitousSent(family, i.address, i.iface);
-          }
-        },
-        (e: unknown) => this.events.commandFailed(command, [], errorText(e)),
+  private dispatchAnnouncements(): void {
+    const cap = this.announceConcurrency > 0 ? this.announceConcurrency : Number.POSITIVE_INFINITY;
+    const chunk = this.announceConcurrency > 0 ? ANNOUNCE_CHUNK : Number.POSITIVE_INFINITY;
+    // Bounded by the queue: each turn takes at least one entry.
+    while (this.announcements.size > 0 && this.announcing < cap) {
+      const items = this.announcements.take(Math.min(chunk, cap - this.announcing));
+      this.announcing += items.length;
+      void this.runAnnouncements(items).finally(() => {
+        this.announcing -= items.length;
+        this.dispatchAnnouncements();
+      });
+    }
+  }
+
+  private async runAnnouncements(items: readonly { address: string; iface: string }[]): Promise<void> {
+    const [file, argv] = this.argv('sh', [
+      '-c',
+      ANNOUNCE_SCRIPT,
+      'sh',
+      ...items.flatMap((i) => [i.iface, i.address]),
+    ]);
+    try {
+      const r = await execa(file, argv, {
+        timeout: GARP_TIMEOUT_MS,
+        stdin: 'ignore',
+        reject: false,
+        all: true,
+      });
+      const output = String(r.all ?? '');
+      const failed = new Set(
+        output
+          .split('\n')
+          .filter((l) => l.startsWith('FAILED '))
+          .map((l) => l.slice(7)),
       );
+      const detail = output
+        .split('\n')
+        .filter((l) => l && !l.startsWith('FAILED '))
+        .join('; ');
+      for (const i of items) {
+        const family = familyOf(i.address);
+        const command = family === 'ipv4' ? 'arping' : 'na6';
+        if (failed.has(i.address) || (r.failed && !r.exitCode)) {
+          this.events.commandFailed(command, [i.iface, i.address], detail || r.shortMessage || 'failed');
+        } else this.events.gratuitousSent(family, i.address, i.iface);
+      }
+    } catch (e) {
+      this.events.commandFailed('sh', ['announce', `x${items.length}`], errorText(e));
     }
   }
 }

@@ -28,8 +28,12 @@ export interface NetworkOps {
   renewAddresses(addresses: readonly { address: string; iface: string }[]): Promise<void>;
   /** Links with their addresses, and the default-route interfaces. */
   listAddresses(): Promise<RouteTable>;
-  /** Starts the gratuitous ARPs (IPv6: an unsolicited NA) without waiting for them to finish. */
-  sendGratuitous(address: string, iface: string): void;
+  /**
+   * Starts the gratuitous ARPs (IPv6: an unsolicited NA) without waiting for them to finish. The
+   * commands run with bounded concurrency; `first` (the first announcement of an address whose
+   * ownership was just gained) goes ahead of refreshes and later rounds.
+   */
+  sendGratuitous(address: string, iface: string, first?: boolean): void;
   /**
    * Whether another host answers for an address this node holds, and its MAC: `arping -D` for IPv4,
    * a neighbour solicitation by `ndisc6` for IPv6. The node's own kernel does not answer its own
