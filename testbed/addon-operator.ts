@@ -12,7 +12,7 @@
 // templates/ is "not a helm chart" (pkg/module_manager/models/modules/helm.go, NewHelmModule), so
 // no release is installed and disabling runs only the afterDeleteHelm hooks, where the module's
 // objects are removed (hooks/module_objects.ts).
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
@@ -55,32 +55,83 @@ export function moduleConfigToAddonOperatorConfig(doc: unknown): AddonOperatorMo
   return { settings: (spec.settings ?? {}) as Record<string, unknown>, enabled: spec.enabled ?? true };
 }
 
-/** The data of the ConfigMap `addon-operator` for this module. */
-export function addonOperatorConfigMapData(config: AddonOperatorModuleConfig): Record<string, string> {
+/**
+ * The data of the ConfigMap `addon-operator` for this module. `enabledRevision`, when given, goes
+ * into the `global` section (see writeAddonOperatorConfig for why).
+ */
+export function addonOperatorConfigMapData(
+  config: AddonOperatorModuleConfig,
+  enabledRevision?: number,
+): Record<string, string> {
   return {
+    ...(enabledRevision === undefined
+      ? {}
+      : { global: dumpYaml({ [ENABLED_REVISION_KEY]: enabledRevision }) }),
     [VALUES_KEY]: dumpYaml(config.settings),
     [`${VALUES_KEY}Enabled`]: String(config.enabled),
   };
 }
 
-/** Creates or replaces the ConfigMap `addon-operator` (its namespace must exist). */
+/**
+ * The global value the stand-in for deckhouse-controller bumps whenever it flips the module's
+ * enabled flag. addon-operator's ConfigMap backend (the only config backend of the addon-operator
+ * binary) sends every ConfigMap change as one batch, and its handler
+ * (pkg/kube_config_manager/kube_config_manager.go, handleBatchConfigEvent, v1.19.0 and v1.24.4 alike)
+ * notices a changed `<module>Enabled` (it logs "Module section changed. Enabled flag transition") but
+ * fires an event only when a values checksum changed, and a module's checksum covers its values, not
+ * its enabled flag (pkg/utils/module_config.go, Checksum). So a ConfigMap whose only change is
+ * `l2LoadBalancerEnabled` disables nothing. Under Deckhouse the ModuleConfig backend sends one event
+ * per module, and that handler (handleUpdateEvent) counts a flipped flag as a change. Changing the
+ * global section makes addon-operator take the same path Deckhouse's event takes: it recalculates
+ * which modules are enabled and runs ConvergeModules (ReloadAll), which deletes a module turned off
+ * (ModuleDelete: afterDeleteHelm hooks) and runs one turned on. The module ignores `global`.
+ */
+export const ENABLED_REVISION_KEY = 'testbedModuleEnabledRevision';
+
+/**
+ * Creates or replaces the ConfigMap `addon-operator` (its namespace must exist). When the enabled
+ * flag changes, the global section's ENABLED_REVISION_KEY is bumped with it, so that addon-operator
+ * acts on the flag.
+ */
 export async function writeAddonOperatorConfig(
   cp: Pick<ControlPlane, 'request'>,
   config: AddonOperatorModuleConfig,
 ): Promise<void> {
   const path = `/api/v1/namespaces/${ADDON_OPERATOR_NAMESPACE}/configmaps`;
-  const body = {
+  const body = (data: Record<string, string>, resourceVersion?: string) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: ADDON_OPERATOR_CONFIGMAP, namespace: ADDON_OPERATOR_NAMESPACE },
-    data: addonOperatorConfigMapData(config),
-  };
+    metadata: {
+      name: ADDON_OPERATOR_CONFIGMAP,
+      namespace: ADDON_OPERATOR_NAMESPACE,
+      ...(resourceVersion === undefined ? {} : { resourceVersion }),
+    },
+    data,
+  });
   try {
-    await cp.request('POST', path, body);
+    await cp.request('POST', path, body(addonOperatorConfigMapData(config)));
+    return;
   } catch (err) {
     if (!(err instanceof KubeApiError && err.code === 409)) throw err;
-    await cp.request('PUT', `${path}/${ADDON_OPERATOR_CONFIGMAP}`, body);
   }
+  const current = await cp.request<{ metadata: { resourceVersion?: string }; data?: Record<string, string> }>(
+    'GET',
+    `${path}/${ADDON_OPERATOR_CONFIGMAP}`,
+  );
+  const globalText = current.data?.global;
+  const global = (globalText === undefined ? null : loadYaml(globalText)) as Record<string, unknown> | null;
+  const revision = Number(global?.[ENABLED_REVISION_KEY] ?? 0);
+  const flipped = current.data?.[`${VALUES_KEY}Enabled`] !== String(config.enabled);
+  const data = addonOperatorConfigMapData(
+    config,
+    flipped ? revision + 1 : global?.[ENABLED_REVISION_KEY] === undefined ? undefined : revision,
+  );
+  // With the resourceVersion read: a concurrent writer makes this fail rather than be overwritten.
+  await cp.request(
+    'PUT',
+    `${path}/${ADDON_OPERATOR_CONFIGMAP}`,
+    body(data, current.metadata.resourceVersion),
+  );
 }
 
 /** The module's weight from module.yaml: its order among modules, and the `NNN-` of its directory. */
@@ -92,9 +143,10 @@ function moduleWeight(): number {
 /**
  * A MODULES_DIR under `scratch` holding a private copy of the packaged module as
  * `<weight>-l2-load-balancer` (a rebuild of dist/ while addon-operator runs changes nothing under
- * it). Packages the module first when there is no package yet.
+ * it). Packages the module first when there is no package yet. `extraHooks` (file name -> content)
+ * are added to the copy's hooks/ as executables: hooks a test brings along, never the module's own.
  */
-export function prepareModulesDir(scratch: string): string {
+export function prepareModulesDir(scratch: string, extraHooks: Record<string, string> = {}): string {
   if (!existsSync(join(PACKAGE_DIR, 'hooks', 'reconcile'))) {
     execFileSync(process.execPath, [join(REPO_ROOT, 'scripts', 'package.mjs')], {
       cwd: REPO_ROOT,
@@ -103,7 +155,11 @@ export function prepareModulesDir(scratch: string): string {
     });
   }
   const modulesDir = join(scratch, 'modules');
+  const moduleDir = join(modulesDir, `${moduleWeight()}-${MODULE_NAME}`);
   mkdirSync(modulesDir, { recursive: true });
-  cpSync(PACKAGE_DIR, join(modulesDir, `${moduleWeight()}-${MODULE_NAME}`), { recursive: true });
+  cpSync(PACKAGE_DIR, moduleDir, { recursive: true });
+  for (const [name, content] of Object.entries(extraHooks)) {
+    writeFileSync(join(moduleDir, 'hooks', name), content, { mode: 0o755 });
+  }
   return modulesDir;
 }

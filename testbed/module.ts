@@ -33,6 +33,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import * as https from 'node:https';
 import { join, resolve } from 'node:path';
@@ -40,6 +41,7 @@ import { dump as dumpYaml } from 'js-yaml';
 import { prepareModulesDir, writeAddonOperatorConfig, ADDON_OPERATOR_NAMESPACE } from './addon-operator';
 import {
   KubeApiError,
+  resolveBinaries,
   startAddonOperator,
   startControlPlane,
   startShellOperator,
@@ -186,6 +188,11 @@ export interface ModuleOptions {
    * (bindingContextSizes()). Default false.
    */
   recordBindingContexts?: boolean;
+  /**
+   * addon-operator only: hooks a test adds to its copy of the packaged module (file name ->
+   * executable content), e.g. one that writes a values patch the module's own hooks never would.
+   */
+  extraModuleHooks?: Record<string, string>;
   /** Whether to start shell-operator right away (default true). */
   startHooks?: boolean;
   /** Bound for the control plane to become ready. */
@@ -743,7 +750,7 @@ export class ModuleCluster {
     if (this.operator) return;
     if (this.engine === 'addon-operator') {
       this.scratch ??= mkdtempSync(join(tmpdir(), 'l2lb-hooks-'));
-      this.modulesDir ??= prepareModulesDir(this.scratch);
+      this.modulesDir ??= prepareModulesDir(this.scratch, this.opts.extraModuleHooks);
       this.operator = await startAddonOperator({
         kubeconfigPath: this.cp.kubeconfigPath,
         modulesDir: this.modulesDir,
@@ -971,9 +978,12 @@ export class ModuleCluster {
 
   /**
    * The namespace controller's part of deleting the module namespace (this control plane runs no
-   * kube-controller-manager): once it is Terminating, what is left in it (the speakers' Leases, the
-   * Events) is deleted and the `kubernetes` finalizer removed, so the namespace goes and can be
-   * created again, as when addon-operator disables and re-enables the module.
+   * kube-controller-manager, so a deleted namespace would stay Terminating with its `kubernetes`
+   * finalizer for ever): once it is Terminating, everything left in it is deleted, collection by
+   * collection, for every namespaced resource the API server serves (as the namespace controller
+   * does; what is left behind would come back with a namespace of the same name), and then the
+   * finalizer is removed, so the namespace goes and can be created again, as when addon-operator
+   * disables and re-enables the module.
    */
   private async finishModuleNamespaceDeletion(): Promise<void> {
     let inFlight = false;
@@ -985,12 +995,8 @@ export class ModuleCluster {
         if (e.object.metadata.deletionTimestamp === undefined || inFlight) return;
         inFlight = true;
         void (async () => {
-          for (const c of [
-            `/apis/coordination.k8s.io/v1/namespaces/${MODULE_NAMESPACE}/leases`,
-            `${nsPath(MODULE_NAMESPACE)}/events`,
-            `${nsPath(MODULE_NAMESPACE)}/configmaps`,
-          ]) {
-            await this.request('DELETE', c).catch(() => undefined);
+          for (const collection of await this.namespacedCollections(MODULE_NAMESPACE)) {
+            await this.request('DELETE', collection).catch(() => undefined);
           }
           await this.request('PUT', `${nsPath(MODULE_NAMESPACE)}/finalize`, {
             apiVersion: 'v1',
@@ -1004,6 +1010,54 @@ export class ModuleCluster {
       },
     );
     this.watches.push(w);
+  }
+
+  /**
+   * The REST path of every namespaced collection of `namespace` that can be deleted as a whole
+   * (discovery of the core API and of every group's preferred version).
+   */
+  async namespacedCollections(namespace: string): Promise<string[]> {
+    interface Resource {
+      name: string;
+      namespaced: boolean;
+      verbs: string[];
+    }
+    const bases = ['/api/v1'];
+    const groups = await this.request<{ groups: Array<{ preferredVersion: { groupVersion: string } }> }>(
+      'GET',
+      '/apis',
+    );
+    for (const g of groups.groups) bases.push(`/apis/${g.preferredVersion.groupVersion}`);
+    const out: string[] = [];
+    for (const base of bases) {
+      const list = await this.request<{ resources: Resource[] }>('GET', base).catch(() => ({
+        resources: [] as Resource[],
+      }));
+      for (const r of list.resources) {
+        if (r.namespaced && !r.name.includes('/') && r.verbs.includes('deletecollection')) {
+          out.push(`${base}/namespaces/${encodeURIComponent(namespace)}/${r.name}`);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Asks the running addon-operator through its debug socket (`addon-operator module list`,
+   * `module values l2-load-balancer`, ...), JSON output parsed: what the engine itself holds.
+   */
+  async addonOperatorQuery<T = unknown>(args: string[]): Promise<T> {
+    if (this.engine !== 'addon-operator' || !this.operator) throw new Error('addon-operator is not running');
+    const { addonOperator: bin } = await resolveBinaries(['addonOperator'], this.opts.log);
+    const out = execFileSync(
+      bin,
+      [...args, '-o', 'json', `--debug-unix-socket=${this.operator.debugSocket}`],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    return JSON.parse(out) as T;
   }
 
   /** Enables or disables the module through addon-operator's config (`l2LoadBalancerEnabled`). */

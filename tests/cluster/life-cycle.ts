@@ -12,11 +12,23 @@ import {
   CONDITION_ALL_ASSIGNED,
   IngressRecorder,
   LABEL_MEMBER,
+  MODULE_NAMESPACE,
   ModuleCluster,
+  ingressOf,
+  isNotFound,
+  objectPath,
   type Engine,
   type EventObject,
   type StabilityRules,
 } from '../../testbed/module';
+import { defaultSettings } from '../../lib/settings';
+import {
+  GRAFANA_DASHBOARD_CRD,
+  METALLB_POOL_CRD,
+  PODMONITOR_CRD,
+  moduleObjects,
+} from '../../templates/module-objects';
+import { HEARTBEAT_KEY_SECRET } from '../../templates/heartbeat-key';
 
 /** The whole story under one engine; each engine's test file calls it once. */
 export function lifeCycle(engine: Engine): void {
@@ -399,6 +411,108 @@ export function lifeCycle(engine: Engine): void {
     expect(await placements()).toEqual(before);
     expect(lossesOfStep()).toEqual([]);
   });
+
+  // Only addon-operator has an enabled flag: standalone, the module is "off" when shell-operator is
+  // stopped, which the restart steps above cover.
+  if (engine === 'addon-operator') {
+    test('disabled through addon-operator, the module objects go and the allocation stays; enabled again, every Service keeps its addresses', async () => {
+      const c = cluster();
+      // What the module deploys with these settings: every object the module_objects hook renders
+      // (namespace, speaker DaemonSet and ServiceAccount, RBAC, admission policies, user-authz
+      // roles; the optional kinds only where their CRD exists) and the heartbeat key Secret.
+      const crds = new Set<string>();
+      for (const crd of [METALLB_POOL_CRD, PODMONITOR_CRD, GRAFANA_DASHBOARD_CRD]) {
+        await c
+          .request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`)
+          .then(() => crds.add(crd))
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+      }
+      const owned = [
+        ...moduleObjects({ settings: defaultSettings(), balancers: [], crds, deckhouse: true }),
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: HEARTBEAT_KEY_SECRET, namespace: MODULE_NAMESPACE },
+        },
+      ];
+      const paths = await Promise.all(owned.map((o) => objectPath(c.cp, o)));
+      const present = async (): Promise<string[]> => {
+        const out: string[] = [];
+        for (const p of paths) {
+          await c
+            .request('GET', p)
+            .then(() => out.push(p))
+            .catch((err: unknown) => {
+              if (!isNotFound(err)) throw err;
+            });
+        }
+        return out;
+      };
+      expect(await present()).toEqual(paths);
+      expect(paths.some((p) => p.endsWith(`/namespaces/${MODULE_NAMESPACE}`))).toBe(true);
+      expect(paths.some((p) => p.includes('/daemonsets/'))).toBe(true);
+
+      const addresses = async (): Promise<Record<string, string[]>> =>
+        Object.fromEntries(
+          (await c.listServices()).map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, ingressOf(s)]),
+        );
+      const recorded = async (): Promise<string[]> =>
+        [...(await placements())].map(([key, p]) => `${key} ${p.address}`).sort();
+      const before = await addresses();
+      const records = await recorded();
+      // api (2 of "all"), next (1) and late (2) hold addresses from the steps above.
+      expect(Object.values(before).flat()).toHaveLength(5);
+
+      // Off: addon-operator's ModuleDelete runs the afterDeleteHelm binding of module_objects.
+      const mark = c.logMark();
+      await c.setEnabled(false);
+      await c.until(
+        'afterDeleteHelm: module objects removed',
+        async () =>
+          c
+            .logsSince(mark)
+            .find((l) => l.includes('"msg":"module objects removed"') && l.includes('afterDeleteHelm')),
+        60_000,
+      );
+      await c.until(
+        'every module object gone',
+        async () => ((await present()).length === 0 ? true : undefined),
+        60_000,
+      );
+      expect(await c.namespaceExists(MODULE_NAMESPACE)).toBe(false);
+      // The allocation stays where it is recorded: L2LBServices and the Services' status.
+      expect(await recorded()).toEqual(records);
+      expect(await addresses()).toEqual(before);
+
+      // addon-operator itself counts the module as off (its debug socket), so no hook of it runs:
+      // a Service created now gets no address until the module is back.
+      const enabledModules = async (): Promise<string[]> =>
+        (await c.addonOperatorQuery<{ enabledModules: string[] }>(['module', 'list'])).enabledModules;
+      expect(await enabledModules()).not.toContain('l2-load-balancer');
+      await c.createService({ name: 'while-off', l2lb: 'public', count: 1 });
+      expect(await c.ingress('default', 'while-off')).toEqual([]);
+
+      await c.setEnabled(true);
+      await c.until('the module enabled again', async () =>
+        (await enabledModules()).includes('l2-load-balancer') ? true : undefined,
+      );
+      await c.until(
+        'every module object back',
+        async () => ((await present()).length === paths.length ? true : undefined),
+        60_000,
+      );
+      const late = await c.untilAssigned('default', 'while-off', 1, 60_000);
+      await converged();
+      // Every Service has exactly the addresses it had, recorded by the same L2LBServices.
+      const after = await addresses();
+      expect(after).toEqual({ ...before, 'default/while-off': ingressOf(late) });
+      expect(Object.values(before).flat()).not.toContain(ingressOf(late)[0]);
+      expect((await recorded()).filter((r) => !r.startsWith('default/while-off/'))).toEqual(records);
+      expect(lossesOfStep()).toEqual([]);
+    });
+  }
 
   test('no hook run failed and no object patch was refused by the API server', () => {
     expect(cluster().hookErrors()).toEqual([]);
