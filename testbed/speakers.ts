@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dump, load } from 'js-yaml';
 import ESBUILD_OPTIONS from '../scripts/esbuild-options.json';
-import { expectOk, KubeClient, kubeconfigTarget } from '../images/speaker/kube';
+import { expectOk, KubeClient, kubeconfigTarget } from './kube-client';
 import {
   L2LB_API_VERSION,
   L2LBSERVICE_API_VERSION,

@@ -17,7 +17,7 @@ import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { expectOk } from '../../images/speaker/kube';
+import { expectOk } from '../../testbed/kube-client';
 import { spawnTracked } from '../../testbed/harness';
 import { NetnsApiRelay } from '../../testbed/netns-api';
 import {

@@ -1,10 +1,25 @@
-// The speaker's window on the API: its own Lease, the other speakers' Leases, the L2LBServices and
-// the L2LoadBalancers (kept by list-watch), and the status it writes.
-import { L2LB_API_VERSION, L2LBSERVICE_API_VERSION, LEASE_PREFIX, type LeaseState } from '../../lib/model';
-import { microTime } from '../../lib/speaker/lease';
+// The speaker's window on the API, through @kubernetes/client-node: its own Lease, the other
+// speakers' Leases, the L2LBServices and the L2LoadBalancers (each kept by an informer), and the
+// status it writes.
+import {
+  ApiException,
+  CoordinationV1Api,
+  CustomObjectsApi,
+  Observable,
+  PatchStrategy,
+  setHeaderOptions,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type RequestContext,
+  type V1Lease,
+} from '@kubernetes/client-node';
+import { GROUP, INTERNAL_GROUP, LEASE_PREFIX, type LeaseState } from '../../lib/model';
 import { parseBalancer, parseIndex, parseLease } from '../../lib/speaker/parse';
 import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
-import { ApiError, expectOk, ListWatch, type KubeClient } from './kube';
+import { Informer } from './informer';
 
 export interface ClusterApi {
   /** Creates or renews this node's Lease with renewTime = `at`. */
@@ -15,147 +30,266 @@ export interface ClusterApi {
 }
 
 export interface ClusterView {
-  /** Every collection listed and its watch running. */
+  /** Every collection listed and its watch answering. */
   synced(): boolean;
   leases(): LeaseState[];
   indices(): SpeakerIndex[];
   balancers(): SpeakerBalancer[];
-  /** resourceVersion of this node's Lease as last seen through the watch. */
+  /** resourceVersion of this node's Lease as last seen through the watch (opaque: compare for equality). */
   ownLeaseVersion(): string | undefined;
 }
 
+const VERSION = 'v1alpha1';
+/** The longest a status this speaker wrote stands in for the informer's copy (see `written`). */
+const WRITTEN_COPY_MS = 10_000;
 const defined = <T>(v: T | undefined): v is T => v !== undefined;
 
+/** Per-request options that abort the request after `ms`. */
+function timeout(ms: number, options?: ConfigurationOptions): ConfigurationOptions {
+  const middleware = {
+    pre: (ctx: RequestContext): Observable<RequestContext> => {
+      ctx.setSignal(AbortSignal.timeout(ms));
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: <R>(res: R): Observable<R> => new Observable(Promise.resolve(res)),
+  };
+  return {
+    ...options,
+    middleware: [...(options?.middleware ?? []), middleware],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+const status = (e: unknown): number | undefined => (e instanceof ApiException ? e.code : undefined);
+
+/** A list as the API returns it, untyped: the parsers in lib/ read the same JSON as from the watch. */
+type RawList = KubernetesListObject<KubernetesObject>;
+
+/** `namespace/name`. */
+const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
 export class KubeCluster implements ClusterApi, ClusterView {
-  private readonly leaseWatch: ListWatch;
-  private readonly indexWatch: ListWatch;
-  private readonly balancerWatch: ListWatch;
-  private acquired = false;
-  private readonly leasePath: string;
+  private readonly coordination: CoordinationV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly leaseInformer: Informer<KubernetesObject>;
+  private readonly indexInformer: Informer<KubernetesObject>;
+  private readonly balancerInformer: Informer<KubernetesObject>;
+  /** This node's Lease as the last write returned it: the base (and precondition) of the next. */
+  private lease?: V1Lease;
+  /**
+   * Statuses this speaker wrote, as the API returned them, until the informer shows that very
+   * version: decide() then sees its own write at once and does not write it twice. resourceVersions
+   * are opaque, so only equality tells that the watch has caught up; a re-list may skip the version,
+   * so a written copy counts for WRITTEN_COPY_MS at most.
+   */
+  private readonly written = new Map<string, { object: KubernetesObject; until: number }>();
+  /** The versions the informer showed of an object while a status write of it was under way. */
+  private readonly writing = new Map<string, Set<string>>();
 
   constructor(
-    private readonly client: KubeClient,
+    kc: KubeConfig,
     private readonly settings: { node: string; namespace: string; leaseDurationSeconds: number },
     changed: () => void,
     failed: (what: string, err: unknown) => void,
   ) {
-    const ns = settings.namespace;
-    this.leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
-    // Every speaker renews each second or so: a lease watch silent for three lease durations is dead.
-    const leaseIdleMs = settings.leaseDurationSeconds * 3000;
-    this.leaseWatch = new ListWatch(client, this.leasePath, changed, failed, leaseIdleMs);
-    this.indexWatch = new ListWatch(client, `/apis/${L2LBSERVICE_API_VERSION}/l2lbservices`, changed, failed);
-    this.balancerWatch = new ListWatch(client, `/apis/${L2LB_API_VERSION}/l2loadbalancers`, changed, failed);
+    this.coordination = kc.makeApiClient(CoordinationV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    // Listed through the generic API, Leases too: the typed one turns timestamps into Dates, while
+    // the watch delivers the JSON text that the parsers and the renewTime comparison read.
+    const informer = (
+      group: string,
+      version: string,
+      plural: string,
+      namespace?: string,
+      idleMs?: number,
+    ): Informer<KubernetesObject> =>
+      new Informer<KubernetesObject>(
+        kc,
+        `/apis/${group}/${version}/${namespace ? `namespaces/${namespace}/` : ''}${plural}`,
+        async () =>
+          (namespace
+            ? await this.custom.listNamespacedCustomObject(
+                { group, version, namespace, plural },
+                timeout(10_000),
+              )
+            : await this.custom.listClusterCustomObject(
+                { group, version, plural },
+                timeout(10_000),
+              )) as RawList,
+        idleMs,
+        changed,
+        failed,
+      );
+    // Every speaker renews each second or so: a Lease watch silent for three lease durations is dead.
+    this.leaseInformer = informer(
+      'coordination.k8s.io',
+      'v1',
+      'leases',
+      settings.namespace,
+      settings.leaseDurationSeconds * 3000,
+    );
+    this.indexInformer = informer(INTERNAL_GROUP, VERSION, 'l2lbservices');
+    this.indexInformer.onObject((verb, o) => {
+      const key = keyOf(o);
+      const rv = o.metadata?.resourceVersion;
+      if (rv !== undefined) this.writing.get(key)?.add(rv);
+      const mine = this.written.get(key);
+      if (mine && (verb === 'delete' || rv === mine.object.metadata?.resourceVersion))
+        this.written.delete(key);
+    });
+    this.balancerInformer = informer(GROUP, VERSION, 'l2loadbalancers');
   }
 
   private get leaseName(): string {
     return `${LEASE_PREFIX}${this.settings.node}`;
   }
 
+  private get informers(): Informer<KubernetesObject>[] {
+    return [this.leaseInformer, this.indexInformer, this.balancerInformer];
+  }
+
   start(): void {
-    for (const w of [this.leaseWatch, this.indexWatch, this.balancerWatch]) w.start();
+    for (const i of this.informers) i.start();
   }
 
   stop(): void {
-    for (const w of [this.leaseWatch, this.indexWatch, this.balancerWatch]) w.stop();
+    for (const i of this.informers) i.stop();
   }
 
   synced(): boolean {
-    return this.leaseWatch.synced && this.indexWatch.synced && this.balancerWatch.synced;
+    return this.informers.every((i) => i.whole);
   }
 
   leases(): LeaseState[] {
-    return [...this.leaseWatch.items.values()].map(parseLease).filter(defined);
+    return this.leaseInformer.list().map(parseLease).filter(defined);
   }
 
   indices(): SpeakerIndex[] {
-    return [...this.indexWatch.items.values()].map(parseIndex).filter(defined);
+    const now = performance.now();
+    const seen = this.indexInformer.list().map((o) => {
+      const mine = this.written.get(keyOf(o));
+      if (mine && mine.until <= now) this.written.delete(keyOf(o));
+      return mine && mine.until > now ? mine.object : o;
+    });
+    return seen.map(parseIndex).filter(defined);
   }
 
   balancers(): SpeakerBalancer[] {
-    return [...this.balancerWatch.items.values()].map(parseBalancer).filter(defined);
+    return this.balancerInformer.list().map(parseBalancer).filter(defined);
   }
 
   ownLeaseVersion(): string | undefined {
-    const own = this.leaseWatch.items.get(`${this.settings.namespace}/${this.leaseName}`);
-    const meta = typeof own === 'object' && own !== null && 'metadata' in own ? own.metadata : undefined;
-    const rv =
-      typeof meta === 'object' && meta !== null && 'resourceVersion' in meta
-        ? meta.resourceVersion
-        : undefined;
-    return typeof rv === 'string' ? rv : undefined;
+    return this.leaseInformer.get(this.leaseName, this.settings.namespace)?.metadata?.resourceVersion;
   }
 
   private get timeoutMs(): number {
     return Math.max(500, (this.settings.leaseDurationSeconds * 1000) / 2);
   }
 
-  async renewLease(at: number): Promise<void> {
-    const spec = {
-      holderIdentity: this.settings.node,
-      leaseDurationSeconds: this.settings.leaseDurationSeconds,
-      renewTime: microTime(at),
-    };
-    const path = `${this.leasePath}/${this.leaseName}`;
-    if (this.acquired) {
-      const r = await this.client.request('PATCH', path, {
-        body: { spec },
-        contentType: 'application/merge-patch+json',
-        timeoutMs: this.timeoutMs,
-      });
-      if (r.status !== 404) {
-        expectOk(`renew lease ${this.leaseName}`, r);
-        return;
-      }
-      this.acquired = false;
-    }
-    // First renewal (or the Lease vanished): take the Lease over, recording acquireTime.
-    const body = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: this.leaseName, namespace: this.settings.namespace },
-      spec: { ...spec, acquireTime: microTime(at) },
-    };
-    const created = await this.client.request('POST', this.leasePath, { body, timeoutMs: this.timeoutMs });
-    if (created.status === 409) {
-      expectOk(
-        `acquire lease ${this.leaseName}`,
-        await this.client.request('PATCH', path, {
-          body: { spec: body.spec },
-          contentType: 'application/merge-patch+json',
-          timeoutMs: this.timeoutMs,
-        }),
+  private async readLease(): Promise<V1Lease | undefined> {
+    try {
+      return await this.coordination.readNamespacedLease(
+        { name: this.leaseName, namespace: this.settings.namespace },
+        timeout(this.timeoutMs),
       );
-    } else {
-      expectOk(`create lease ${this.leaseName}`, created);
+    } catch (e) {
+      if (status(e) === 404) return undefined;
+      throw e;
     }
-    this.acquired = true;
+  }
+
+  /**
+   * Writes the own Lease with `spec` changed: an update with the last known resourceVersion as
+   * precondition, or a create when there is none. On a conflict (someone else wrote it since) or a
+   * Lease that vanished, reads it once and tries again.
+   */
+  private async writeLease(
+    change: (spec: NonNullable<V1Lease['spec']>, base?: V1Lease) => void,
+  ): Promise<void> {
+    const { namespace } = this.settings;
+    for (let attempt = 0; ; attempt++) {
+      const base = this.lease;
+      const spec = { ...(base?.spec ?? {}) };
+      change(spec, base);
+      try {
+        this.lease = base?.metadata?.resourceVersion
+          ? await this.coordination.replaceNamespacedLease(
+              { name: this.leaseName, namespace, body: { ...base, spec } },
+              timeout(this.timeoutMs),
+            )
+          : await this.coordination.createNamespacedLease(
+              {
+                namespace,
+                body: {
+                  apiVersion: 'coordination.k8s.io/v1',
+                  kind: 'Lease',
+                  metadata: { name: this.leaseName, namespace },
+                  spec,
+                },
+              },
+              timeout(this.timeoutMs),
+            );
+        return;
+      } catch (e) {
+        const code = status(e);
+        if (attempt > 0 || (code !== 409 && code !== 404)) throw e;
+        this.lease = code === 404 ? undefined : await this.readLease();
+      }
+    }
+  }
+
+  async renewLease(at: number): Promise<void> {
+    await this.writeLease((spec, base) => {
+      // Taking the Lease over (first renewal, or it was released): record acquireTime.
+      if (base === undefined || spec.holderIdentity !== this.settings.node)
+        spec.acquireTime = new V1MicroTime(at);
+      spec.holderIdentity = this.settings.node;
+      spec.leaseDurationSeconds = this.settings.leaseDurationSeconds;
+      spec.renewTime = new V1MicroTime(at);
+    });
   }
 
   async releaseLease(): Promise<void> {
-    const r = await this.client.request('PATCH', `${this.leasePath}/${this.leaseName}`, {
-      body: { spec: { holderIdentity: null, renewTime: null } },
-      contentType: 'application/merge-patch+json',
-      timeoutMs: 1000,
+    if (!this.lease) this.lease = await this.readLease();
+    if (!this.lease) return;
+    await this.writeLease((spec) => {
+      delete spec.holderIdentity;
+      delete spec.renewTime;
     });
-    if (r.status !== 404) expectOk(`release lease ${this.leaseName}`, r);
   }
 
   async patchStatus(update: StatusUpdate): Promise<void> {
     const s = update.status;
-    const status = {
-      loadBalancer: { ingress: s.ingress.map((ip) => ({ ip })) },
-      announcingNode: update.clearAnnouncer ? null : (s.announcingNode ?? null),
-      announcedSince: update.clearAnnouncer ? null : (s.announcedSince ?? null),
-      conditions: s.announced ? [s.announced] : [],
+    const body = {
+      status: {
+        loadBalancer: { ingress: s.ingress.map((ip) => ({ ip })) },
+        announcingNode: update.clearAnnouncer ? null : (s.announcingNode ?? null),
+        announcedSince: update.clearAnnouncer ? null : (s.announcedSince ?? null),
+        conditions: s.announced ? [s.announced] : [],
+      },
     };
-    const path = `/apis/${L2LBSERVICE_API_VERSION}/namespaces/${update.namespace}/l2lbservices/${update.name}/status`;
-    const r = await this.client.request('PATCH', path, {
-      body: { status },
-      contentType: 'application/merge-patch+json',
-      timeoutMs: 5000,
-    });
-    if (r.status === 404) throw new ApiError(404, `l2lbservice ${update.namespace}/${update.name} is gone`);
-    this.indexWatch.apply(expectOk(`patch status of ${update.namespace}/${update.name}`, r));
+    const key = `${update.namespace}/${update.name}`;
+    // The StatusWriter keeps one write per object in flight.
+    const seen = new Set<string>();
+    this.writing.set(key, seen);
+    let written: KubernetesObject;
+    try {
+      written = (await this.custom.patchNamespacedCustomObjectStatus(
+        {
+          group: INTERNAL_GROUP,
+          version: VERSION,
+          namespace: update.namespace,
+          plural: 'l2lbservices',
+          name: update.name,
+          body,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, timeout(5000)),
+      )) as KubernetesObject;
+    } finally {
+      this.writing.delete(key);
+    }
+    const rv = written.metadata?.resourceVersion;
+    if (rv !== undefined && !seen.has(rv))
+      this.written.set(key, { object: written, until: performance.now() + WRITTEN_COPY_MS });
   }
 }

@@ -1,8 +1,8 @@
 // The speaker's entry point: configuration from the environment, then the pieces wired together.
 // See images/speaker/README.md for the variables and what the speaker does.
+import { KubeConfig } from '@kubernetes/client-node';
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import { KubeCluster } from './cluster';
-import { inClusterTarget, KubeClient, kubeconfigTarget } from './kube';
 import { jsonLogger } from './log';
 import { serveMetrics, SpeakerMetrics } from './metrics';
 import { ShellNetworkOps } from './netops';
@@ -18,7 +18,11 @@ async function main(): Promise<number> {
   const log = jsonLogger(config.logLevel, { node: config.node });
   for (const e of errors) log.warn('bad configuration, using the default', { error: e });
 
-  const target = config.kubeconfig ? kubeconfigTarget(config.kubeconfig) : inClusterTarget(process.env);
+  // KUBECONFIG (tests, local runs) or the Pod's service account; the library re-reads a rotated
+  // projected token by itself.
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
 
   const metrics = new SpeakerMetrics();
   const ops = new ShellNetworkOps(
@@ -36,7 +40,7 @@ async function main(): Promise<number> {
   const ref: { speaker?: Speaker } = {};
   let lastFailureLog = 0;
   const cluster = new KubeCluster(
-    new KubeClient(target),
+    kc,
     config,
     () => ref.speaker?.changed(),
     (what, err) => {
