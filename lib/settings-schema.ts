@@ -294,6 +294,14 @@ export const valuesSchema: SchemaObject = {
           default: false,
           description: 'Whether the `metallb.io` CRDs exist in the cluster.',
         },
+        heartbeatKey: {
+          type: 'string',
+          maxLength: 1024,
+          pattern:
+            '^(?:[A-Za-z0-9+/]{4}){10,}(?:[A-Za-z0-9+/]{4}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|[A-Za-z0-9+/]{3}=)$',
+          description:
+            "The key that signs the speakers' heartbeats, base64: what the Secret `l2lb-heartbeat-key`\nin the module namespace holds. Generated once by the `module_objects` hook, which keeps it\nhere (taking it from the Secret when the Secret exists) and renders the Secret from it, so\na deleted Secret comes back with the same key.\n",
+        },
       },
     },
   },

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BindingContext, HookConfig, KubernetesBinding, SnapshotItem } from './binding';
-import type { MetricOperation, PatchOperation } from './output';
+import type { MetricOperation, PatchOperation, ValuesPatchOperation } from './output';
 
 export interface ClusterObject {
   apiVersion: string;
@@ -93,6 +93,8 @@ export interface HookRun {
   exitCode: number;
   patches: PatchOperation[];
   metrics: MetricOperation[];
+  /** What the hook wrote to $VALUES_JSON_PATCH_PATH (set only when the run has values, as under addon-operator). */
+  valuesPatches: ValuesPatchOperation[];
   stderr: string;
   wallMs: number;
 }
@@ -130,6 +132,7 @@ export function runHookExecutable(
     if (opts.values !== undefined) {
       env.VALUES_PATH = join(dir, 'values.json');
       writeFileSync(env.VALUES_PATH, JSON.stringify(opts.values));
+      env.VALUES_JSON_PATCH_PATH = join(dir, 'values-patch.jsonl');
     }
     const started = process.hrtime.bigint();
     const r = spawnSync(hookPath, [], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
@@ -139,6 +142,9 @@ export function runHookExecutable(
       exitCode: r.status ?? -1,
       patches: readLines<PatchOperation>(env.KUBERNETES_PATCH_PATH!),
       metrics: readLines<MetricOperation>(env.METRICS_PATH!),
+      valuesPatches: env.VALUES_JSON_PATCH_PATH
+        ? readLines<ValuesPatchOperation>(env.VALUES_JSON_PATCH_PATH)
+        : [],
       stderr: r.stderr,
       wallMs,
     };
