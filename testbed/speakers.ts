@@ -27,7 +27,7 @@ import {
   LABEL_PARENT_SERVICE,
   MODULE_NAMESPACE,
 } from '../lib/model';
-import { run, spawnTracked } from './harness';
+import { HTTP_PORT, run, spawnTracked } from './harness';
 import { NetnsApiRelay } from './netns-api';
 import { envFlags, podmanRun, removeContainer, requireBuiltImage } from './podman';
 import { SPEAKER_CAPABILITIES } from '../templates/speaker';
@@ -384,7 +384,9 @@ export class TestApi {
         nodes,
         serviceRef: { name: service, namespace },
         externalTrafficPolicy: 'Cluster',
-        ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }],
+        // No kube-proxy here: the node server on HTTP_PORT stands in for the Service, so that is the
+        // Service's port (the speaker's port filter lets only it through on the public address).
+        ports: [{ name: 'http', protocol: 'TCP', port: HTTP_PORT, targetPort: HTTP_PORT }],
         selector: { app: service },
       },
     });

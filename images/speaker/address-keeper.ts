@@ -234,7 +234,8 @@ export class AddressKeeper {
   private gratuitous(address: string, iface: string, now: number): void {
     const h = this.held.get(address);
     if (!h) return;
-    this.ops.sendGratuitous(address, iface);
+    // The first of a round (a just gained address) goes ahead of refreshes when commands queue.
+    this.ops.sendGratuitous(address, iface, h.garpsSent === 0);
     h.garpsSent += 1;
     h.lastGarpAt = now;
     this.log.debug('gratuitous announcement', { address, iface, index: h.indexKey, count: h.garpsSent });

@@ -5,6 +5,7 @@ import { parseSpeakerConfig } from '../../lib/speaker/config';
 import { KubeCluster } from './cluster';
 import { jsonLogger } from './log';
 import { serveMetrics, SpeakerMetrics } from './metrics';
+import { NftFirewall } from './firewall';
 import { ShellNetworkOps } from './netops';
 import { Speaker } from './speaker';
 
@@ -35,7 +36,24 @@ async function main(): Promise<number> {
     },
     config.netns,
     config.addressLifetimeSeconds,
+    config.announceConcurrency,
   );
+  const firewall = new NftFirewall(
+    {
+      applied: (addresses) => {
+        metrics.portFilter.set(1);
+        log.debug('port filter applied', { addresses });
+      },
+      failed: (error) => {
+        metrics.portFilter.set(0);
+        metrics.commandFailures.inc({ command: 'nft' });
+        log.warn('port filter not applied: host listeners may answer on the public addresses', { error });
+      },
+    },
+    config.netns,
+  );
+  // Switched off: a table left by an earlier run must not keep filtering.
+  if (!config.portFilter) await firewall.remove();
   // The watches call back into the speaker, which needs the cluster: tie the knot through a ref.
   const ref: { speaker?: Speaker } = {};
   let lastFailureLog = 0;
@@ -54,7 +72,15 @@ async function main(): Promise<number> {
   // steps. L2LB_CLOCK_SKEW_MS shifts only the wall clock (tests: a node whose clock is off).
   const skewMs = Number(process.env.L2LB_CLOCK_SKEW_MS ?? 0) || 0;
   const clock = { now: () => performance.now(), wallNow: () => Date.now() + skewMs };
-  const speaker = new Speaker(config, cluster, ops, clock, log, metrics);
+  const speaker = new Speaker(
+    config,
+    cluster,
+    ops,
+    clock,
+    log,
+    metrics,
+    config.portFilter ? firewall : undefined,
+  );
   ref.speaker = speaker;
   const server = await serveMetrics(metrics, config.metricsHost, config.metricsPort, () => speaker.ready());
   const address = server.address();
@@ -65,6 +91,8 @@ async function main(): Promise<number> {
     leaseDurationSeconds: config.leaseDurationSeconds,
     renewIntervalSeconds: config.renewIntervalSeconds,
     garp: config.garp,
+    portFilter: config.portFilter,
+    announceConcurrency: config.announceConcurrency,
     netns: config.netns,
   });
 

@@ -52,6 +52,11 @@ export class SpeakerMetrics {
     labelNames: ['command'] as const,
     registers: [this.registry],
   });
+  readonly portFilter = new Gauge({
+    name: 'l2lb_speaker_port_filter_applied',
+    help: '1 while the speaker\'s nftables table filters its public addresses as wanted, 0 after nft failed (see l2lb_speaker_command_failures_total{command="nft"}).',
+    registers: [this.registry],
+  });
   readonly viewFresh = new Gauge({
     name: 'l2lb_speaker_view_fresh',
     help: "1 while the speaker's view of the cluster is fresh (it may take over indices), else 0.",

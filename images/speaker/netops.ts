@@ -11,7 +11,7 @@ import {
 } from '../../lib/speaker/interface';
 import { ForeignAddressError, type DuplicateProbe, type NetworkOps } from '../../lib/speaker/ports';
 import { familyOf } from '../../lib/speaker/pools';
-import { AnnouncementQueue, Limiter } from '../../lib/speaker/queue';
+import { ANNOUNCE_CONCURRENCY, AnnouncementQueue, Limiter } from '../../lib/speaker/queue';
 
 export interface NetworkEvents {
   commandFailed(command: string, args: readonly string[], error: string): void;
@@ -109,14 +109,6 @@ while [ $# -gt 1 ]; do
   shift 2
 done
 for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
-/**
- * Addresses announced at once by default. Each IPv4 address runs two arping processes of about a
- * second (arping waits its interval after the last packet) and ~0.5 MB each: 32 addresses are at
- * most 64 processes (~30 MB) beside the speaker under its 128 Mi limit; a takeover of 1,000
- * addresses then takes ~32 s to its last first announcement instead of starting 2,000 processes
- * at once (bench/takeover.ts has the figures).
- */
-export const ANNOUNCE_CONCURRENCY = 32;
 /** Addresses per `sh`: one spawn starts a chunk's commands. */
 const ANNOUNCE_CHUNK = 16;
 

@@ -5,7 +5,8 @@
 import type { SpeakerConfig } from '../../lib/speaker/config';
 import { decide } from '../../lib/speaker/decide';
 import { addressSeries } from '../../lib/speaker/series';
-import type { Clock, NetworkOps } from '../../lib/speaker/ports';
+import { filteredAddresses } from '../../lib/speaker/firewall';
+import type { Clock, NetworkOps, PortFilter } from '../../lib/speaker/ports';
 import type { Refusal, SpeakerIndex, SpeakerView } from '../../lib/speaker/types';
 import { AddressKeeper } from './address-keeper';
 import type { ClusterApi, ClusterView } from './cluster';
@@ -37,6 +38,8 @@ export class Speaker {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly metrics: SpeakerMetrics,
+    /** Only the Services' ports answer on the held addresses (absent: the filter is off). */
+    private readonly portFilter?: PortFilter,
   ) {
     const kick = (): void => this.kick();
     this.lease = new LeaseKeeper(config, cluster, clock, log, metrics, kick);
@@ -143,6 +146,9 @@ export class Speaker {
     }
     this.logRefusals(d.refusals);
     this.addresses.follow(d, now);
+    // The filter covers an address before it reaches the interface, and lets it go in the run
+    // after it left (a changed held set always runs decide() again).
+    await this.portFilter?.sync(filteredAddresses([...view.held, ...d.announce], view.indices));
     const heldChanged = await this.addresses.carryOut(d, now);
     for (const u of d.statusUpdates) this.status.write(u, now);
     this.updateSeries(view.indices);
@@ -186,6 +192,7 @@ export class Speaker {
     const deadline = this.clock.now() + this.config.shutdownTimeoutMs + 1000;
     while (this.addresses.held.size > 0 && this.clock.now() < deadline) await sleep(20);
     await this.addresses.withdrawAll();
+    await this.portFilter?.remove();
     if (this.timer) clearTimeout(this.timer);
     this.updateSeries([]);
     this.log.info('shut down', { left: this.addresses.held.size });

@@ -1,5 +1,6 @@
 // The speaker's settings, from the environment the DaemonSet sets.
 import { MODULE_NAMESPACE, type GarpSettings } from '../model';
+import { ANNOUNCE_CONCURRENCY } from './queue';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -28,6 +29,13 @@ export interface SpeakerConfig {
    * its last renewal (default: the lease duration plus one second).
    */
   addressLifetimeSeconds: number;
+  /**
+   * Whether only the Services' ports answer on the public addresses (nftables table `inet l2lb`,
+   * images/speaker/firewall.ts). Off (`PORT_FILTER=off`) for a node whose own firewall does it.
+   */
+  portFilter: boolean;
+  /** Addresses announced at once, at most (0 = no cap; for comparisons, see bench/takeover.ts). */
+  announceConcurrency: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -74,6 +82,9 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
   if (!m || !metricsHost || !(metricsPort >= 0 && metricsPort < 65536)) {
     errors.push(`METRICS_ADDRESS=${JSON.stringify(metrics)}: want host:port`);
   }
+  const filter = (text('PORT_FILTER') ?? 'on').toLowerCase();
+  if (filter !== 'on' && filter !== 'off')
+    errors.push(`PORT_FILTER=${JSON.stringify(filter)}: want on or off`);
   const kubeconfig = text('KUBECONFIG');
   const netns = text('L2LB_NETNS');
   if (errors.length > 0 || !node) return { errors };
@@ -97,6 +108,8 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
       addressLifetimeSeconds: Math.ceil(
         number('ADDRESS_LIFETIME_SECONDS', leaseDurationSeconds + 1, renewIntervalSeconds + 1),
       ),
+      portFilter: filter !== 'off',
+      announceConcurrency: Math.floor(number('ANNOUNCE_CONCURRENCY', ANNOUNCE_CONCURRENCY, 0)),
     },
     errors,
   };

@@ -1,4 +1,5 @@
 // The speaker's narrow I/O interfaces: the decisions are tested against fakes of these.
+import type { FilteredAddress } from './firewall';
 import type { RouteTable } from './interface';
 
 /**
@@ -42,6 +43,18 @@ export interface NetworkOps {
   probeDuplicate(address: string, iface: string): Promise<DuplicateProbe>;
   /** The interface to announce `address` on (see chooseInterface). */
   routeInterfaceFor(address: string, configured: readonly string[]): Promise<string | undefined>;
+}
+
+/**
+ * The port filter on public addresses (images/speaker/firewall.ts over nft): only the Service's
+ * protocol/port pairs answer on an address this node holds. Neither call rejects: a failure is
+ * reported by the implementation and never stops an announcement.
+ */
+export interface PortFilter {
+  /** Filters exactly these addresses; applies nothing when that is what is in place. */
+  sync(addresses: readonly FilteredAddress[]): Promise<void>;
+  /** Removes the filter (graceful stop). */
+  remove(): Promise<void>;
 }
 
 /** The address is on the interface already, and not as a speaker's: someone else's, left alone. */

@@ -2,6 +2,15 @@
 // thousands of processes at once under the Pod's memory limit. No I/O here: the shell
 // (images/speaker/netops.ts) runs what these hand out.
 
+/**
+ * Addresses announced at once by default. Each IPv4 address runs two arping processes of about a
+ * second (arping waits its interval after the last packet) and ~0.5 MB each: 32 addresses are at
+ * most 64 processes (~30 MB) beside the speaker under its 128 Mi limit; a takeover of 1,000
+ * addresses then takes ~32 s to its last first announcement instead of starting 2,000 processes
+ * at once (bench/takeover.ts has the figures).
+ */
+export const ANNOUNCE_CONCURRENCY = 32;
+
 /** At most `limit` tasks at once; the others wait in order. */
 export class Limiter {
   private running = 0;

@@ -10,7 +10,18 @@ import { NftFirewall } from '../../images/speaker/firewall';
 import { ShellNetworkOps } from '../../images/speaker/netops';
 import { FIREWALL_TABLE } from '../../lib/speaker/firewall';
 import { createTopology, HTTP_PORT, waitForLine, type Topology } from '../../testbed/harness';
+import { NetnsApiRelay } from '../../testbed/netns-api';
 import { describeNet as netSuite } from '../../testbed/net-suite';
+import {
+  freePort,
+  metricsText,
+  seriesValue,
+  startSpeaker,
+  startTestControlPlane,
+  TestApi,
+  type ControlPlaneLike,
+  type SpeakerProcess,
+} from '../../testbed/speakers';
 
 const TESTBED = resolve(__dirname, '..', '..', 'testbed');
 const describeNet = netSuite();
@@ -32,6 +43,17 @@ async function fetchFrom(
     return await topo.exec(topo.clientNs, [process.execPath, '-e', script], timeoutMs + 3000);
   } catch {
     return undefined;
+  }
+}
+
+/** Whether the speaker's /metrics answers from the client at ip:port. */
+async function metricsFrom(topo: Topology, ip: string, port: number): Promise<boolean> {
+  const script = `require('http').get({host:${JSON.stringify(ip)},port:${port},path:'/metrics',agent:false,timeout:800},r=>{process.exit(r.statusCode===200?0:1)}).on('timeout',function(){this.destroy()}).on('error',()=>process.exit(1))`;
+  try {
+    await topo.exec(topo.clientNs, [process.execPath, '-e', script], 4000);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -173,5 +195,74 @@ describeNet("the port filter on a node's public addresses", () => {
     expect(refused).toHaveLength(1);
     await broken.sync([{ address: PUBLIC6, ports: [] }]);
     expect(refused).toHaveLength(2);
+  });
+});
+
+describeNet('a real speaker filters the public address it announces', () => {
+  const NS = 'shop';
+  const INDEX = 'web-public-0';
+  let topo: Topology;
+  let cp: ControlPlaneLike | undefined;
+  let relay: NetnsApiRelay | undefined;
+  let speaker: SpeakerProcess | undefined;
+  let metricsPort = 0;
+
+  beforeAll(async () => {
+    topo = await createTopology(1, TESTBED);
+    cp = await startTestControlPlane();
+    const api = new TestApi(cp.kubeconfigPath);
+    await api.applyCrds(resolve(__dirname, '..', '..', 'crds'));
+    await api.moduleNamespace();
+    await api.namespace(NS);
+    await api.balancer('public', ['192.0.2.150-192.0.2.160']);
+    // spec.ports: TCP HTTP_PORT (the node server stands in for the Service there).
+    await api.index(NS, INDEX, PUBLIC4, ['node-1']);
+    relay = new NetnsApiRelay(cp.kubeconfigPath, cp.server);
+    metricsPort = await freePort();
+    // As in the DaemonSet: the speaker in the node's network, its metrics on every address.
+    speaker = await startSpeaker({
+      node: 'node-1',
+      netns: topo.node('node-1').netns,
+      kubeconfig: await relay.kubeconfigFor(topo.node('node-1').netns),
+      inNetns: true,
+      env: { METRICS_ADDRESS: `0.0.0.0:${metricsPort}` },
+      echo: process.env.L2LB_ECHO === '1',
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    speaker?.child.kill('SIGKILL');
+    await relay?.stop();
+    await cp?.stop();
+    await topo?.destroy();
+  }, 60_000);
+
+  it("answers the Service's port on the public address, not the speaker's metrics, which the node's own address still serves", async () => {
+    const node = topo.node('node-1');
+    const applied = await speaker!.waitForLog((l) => l.msg === 'port filter applied', 30_000);
+    expect(applied).toBeDefined();
+    expect(
+      await topo.until(async () => (await topo.addressesOn('node-1')).includes(PUBLIC4) || undefined, 10_000),
+    ).toBe(true);
+    expect(await topo.until(() => fetchFrom(topo, PUBLIC4, HTTP_PORT), 10_000, 100)).toBe('node-1');
+    // The metrics listener answers on the node's own address (it serves Prometheus there) ...
+    expect(await metricsFrom(topo, node.ip4, metricsPort)).toBe(true);
+    // ... and nowhere on the public one.
+    expect(await metricsFrom(topo, PUBLIC4, metricsPort)).toBe(false);
+    expect(
+      seriesValue(await metricsText({ ...speaker!, metricsPort }), 'l2lb_speaker_port_filter_applied'),
+    ).toBe(1);
+  });
+
+  it('removes its table when it stops gracefully', async () => {
+    const before = await topo.exec(topo.node('node-1').netns, ['nft', 'list', 'tables']);
+    expect(before).toContain(`table inet ${FIREWALL_TABLE}`);
+    speaker!.child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((r) => (timer = setTimeout(() => r('timeout'), 20_000)));
+    expect(await Promise.race([speaker!.exited, timeout])).toBe(0);
+    clearTimeout(timer);
+    const tables = await topo.exec(topo.node('node-1').netns, ['nft', 'list', 'tables']);
+    expect(tables).not.toContain(`table inet ${FIREWALL_TABLE}`);
   });
 });

@@ -24,9 +24,28 @@ describe('speaker configuration', () => {
         conflictCheckSeconds: 60,
         staleProbeMs: 1000,
         addressLifetimeSeconds: 4,
+        portFilter: true,
+        announceConcurrency: 32,
       },
       errors: [],
     });
+  });
+
+  it('switches the port filter off only when told, and refuses a value it does not know', () => {
+    expect(parseSpeakerConfig({ NODE_NAME: 'a', PORT_FILTER: 'off' }).config?.portFilter).toBe(false);
+    expect(parseSpeakerConfig({ NODE_NAME: 'a', PORT_FILTER: 'On' }).config?.portFilter).toBe(true);
+    expect(parseSpeakerConfig({ NODE_NAME: 'a', PORT_FILTER: 'no' }).errors).toEqual([
+      'PORT_FILTER="no": want on or off',
+    ]);
+  });
+
+  it('reads the cap on concurrent announcements, 0 meaning none', () => {
+    expect(
+      parseSpeakerConfig({ NODE_NAME: 'a', ANNOUNCE_CONCURRENCY: '0' }).config?.announceConcurrency,
+    ).toBe(0);
+    expect(parseSpeakerConfig({ NODE_NAME: 'a', ANNOUNCE_CONCURRENCY: '-1' }).errors).toEqual([
+      'ANNOUNCE_CONCURRENCY="-1": want a number >= 0',
+    ]);
   });
 
   it('refuses to start without NODE_NAME or with a renew interval not below the lease duration', () => {
