@@ -2,7 +2,7 @@
 // and address say, not by their names: a child keeps its name for life, so children named by an
 // older version are adopted as they are (docs/ARCHITECTURE.md §3.1), and every address survives the upgrade.
 import { createHash } from 'node:crypto';
-import { canonicalAddress, isCanonicalAddress, type Family } from '../address/pool';
+import type { Family } from '../address/pool';
 import type { L2LBServiceSnapshot } from './snapshot';
 
 const MAX_NAME = 63;
@@ -37,8 +37,9 @@ export class ChildIndex {
       const list = this.byService.get(key) ?? [];
       list.push(c);
       this.byService.set(key, list);
-      const text = canonicalText(c.state.address);
-      if (text !== undefined && !this.holders.has(text)) this.holders.set(text, key);
+      // The snapshot parser (lib/objects) gives the address as canonical text, or '' for none.
+      const address = c.state.address;
+      if (address !== '' && !this.holders.has(address)) this.holders.set(address, key);
     }
   }
 
@@ -48,11 +49,28 @@ export class ChildIndex {
 
   /** How many indices of a Service hold an address now. */
   heldCount(serviceKey: string): number {
-    return new Set(
-      this.of(serviceKey)
-        .filter((c) => c.state.address !== '')
-        .map((c) => `${c.state.l2lbName}/${c.state.index}`),
-    ).size;
+    const children = this.of(serviceKey);
+    if (children.length > 8) {
+      return new Set(
+        children.filter((c) => c.state.address !== '').map((c) => `${c.state.l2lbName}/${c.state.index}`),
+      ).size;
+    }
+    let count = 0;
+    // A Service has a few children: a look back over them is cheaper than a set of keys.
+    children.forEach((c, i) => {
+      if (c.state.address === '') return;
+      for (let j = 0; j < i; j++) {
+        const d = children[j] as L2LBServiceSnapshot;
+        if (
+          d.state.address !== '' &&
+          d.state.index === c.state.index &&
+          d.state.l2lbName === c.state.l2lbName
+        )
+          return;
+      }
+      count++;
+    });
+    return count;
   }
 
   /**
@@ -70,7 +88,7 @@ export class ChildIndex {
     for (const c of this.of(serviceKey)) {
       if (c.state.index !== index || c.state.l2lbName !== l2lb) continue;
       if (family !== undefined && familyOf(c.state.address) !== family) continue;
-      if (address !== undefined && canonicalText(c.state.address) === address) return c;
+      if (address !== undefined && c.state.address === address) return c;
       found ??= c;
     }
     return found;
@@ -86,10 +104,4 @@ export class ChildIndex {
 export function familyOf(address: string): Family | undefined {
   if (address === '') return undefined;
   return address.includes(':') ? 6 : 4;
-}
-
-/** Canonical text of an address; the module writes canonical text, so a parse is rarely needed. */
-export function canonicalText(address: string): string | undefined {
-  if (address === '') return undefined;
-  return isCanonicalAddress(address) ? address : canonicalAddress(address);
 }

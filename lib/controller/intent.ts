@@ -83,9 +83,29 @@ export function isOurs(service: ServiceState, settings: ModuleSettings): boolean
   return cls !== undefined && cls === settings.loadBalancerClass;
 }
 
+/** Per run (its node list), the group size of each balancer: every `count: all` Service asks. */
+const groupSizes = new WeakMap<readonly NodeState[], Map<L2LoadBalancer, number>>();
+
 /** Nodes of a balancer's group: those matching its selector, ready or not (for `count: all`). */
 export function groupSize(balancer: L2LoadBalancer, nodes: readonly NodeState[]): number {
-  return nodes.filter((n) => matchesSelector(n.labels, balancer.nodeSelector)).length;
+  let sizes = groupSizes.get(nodes);
+  if (sizes === undefined) groupSizes.set(nodes, (sizes = new Map()));
+  let size = sizes.get(balancer);
+  if (size === undefined) {
+    size = nodes.filter((n) => matchesSelector(n.labels, balancer.nodeSelector)).length;
+    sizes.set(balancer, size);
+  }
+  return size;
+}
+
+/** Per run (its balancer map), the default balancer: looked up once, not once per Service. */
+const defaults = new WeakMap<ReadonlyMap<string, L2LoadBalancer>, L2LoadBalancer | null>();
+
+function defaultOf(balancers: ReadonlyMap<string, L2LoadBalancer>): L2LoadBalancer | undefined {
+  let found = defaults.get(balancers);
+  if (found === undefined)
+    defaults.set(balancers, (found = defaultBalancer([...balancers.values()]) ?? null));
+  return found ?? undefined;
 }
 
 const COUNT_PATTERN = /^[1-9][0-9]{0,5}$/;
@@ -104,7 +124,7 @@ export function resolveIntent(
   let keepOnly = false;
 
   const named = service.annotations[ANNOTATION_LB_NAME]?.trim();
-  const fallback = defaultBalancer([...balancers.values()]);
+  const fallback = defaultOf(balancers);
   const l2lbName = named || fallback?.name || '';
   const balancer = balancers.get(l2lbName);
   if (!balancer) {

@@ -17,7 +17,12 @@ import type { ModuleSettings, NamespaceState } from '../model';
 import { ChildIndex } from './children';
 import { checkBalancers } from './stages/balancer-checks';
 import { allocateAddresses } from './stages/allocation';
-import { nextRecord, releasedFromRecord, unheldRecorded } from './stages/allocation-record';
+import {
+  allocatedAddresses,
+  nextRecord,
+  releasedFromRecord,
+  unheldRecorded,
+} from './stages/allocation-record';
 import {
   balancerStatuses,
   currentReservations,
@@ -98,10 +103,11 @@ export function reconcile(state: ClusterState, settings: ModuleSettings, now: Da
     childAddresses: (key) => children.of(key).map((c) => c.state.address),
     now,
   });
+  const allocated = allocatedAddresses(allocation.allocations);
   const kept = nextReservations(
     reservations,
-    [...diff.released, ...releasedFromRecord(state.balancers, allocation.allocations, checks)],
-    allocation.allocations,
+    [...diff.released, ...releasedFromRecord(state.balancers, allocated, checks)],
+    allocated,
     settings.addressReservationSeconds,
     now,
   );

@@ -307,7 +307,7 @@ export interface L2LBServiceSnapshot {
  * needs of it: the parent Service, L2LoadBalancer and index labels.
  */
 function parseL2LBServiceRecord(r: Rec): Parsed<L2LBServiceSnapshot> {
-  const read = readL2LBService({ ...r, status: { announcingNode: r.announcingNode } });
+  const read = readL2LBService(r);
   if (!read.ok) return read;
   const c = read.value;
   const where = `L2LBService ${c.namespace}/${c.name}`;
@@ -337,9 +337,13 @@ function parseL2LBServiceRecord(r: Rec): Parsed<L2LBServiceSnapshot> {
 
 export function parseL2LBService(raw: unknown): Parsed<L2LBServiceSnapshot> {
   if (!Array.isArray(raw))
-    return isRec(raw) ? parseL2LBServiceRecord(raw) : { ok: false, error: 'snapshot entry is not an object' };
+    return isRec(raw)
+      ? parseL2LBServiceRecord({ ...raw, status: { announcingNode: raw.announcingNode } })
+      : { ok: false, error: 'snapshot entry is not an object' };
   const r: Rec = {};
   L2LBSERVICE_FIELDS.forEach((field, i) => (r[field] = raw[i]));
+  // The snapshot carries only the announcing node of the status: without one there is nothing to read.
+  if (r.announcingNode) r.status = { announcingNode: r.announcingNode };
   return parseL2LBServiceRecord(r);
 }
 

@@ -1,15 +1,18 @@
 // The stages of the control loop's pipeline (lib/controller/stages/), each tested on its own with
 // plain typed input, as the cluster would show it.
+import { createHash } from 'node:crypto';
 import { ChildIndex } from '../../lib/controller/children';
 import { reconcile, type ClusterState } from '../../lib/controller/reconcile';
 import type { L2LBServiceSnapshot, L2LoadBalancerSnapshot } from '../../lib/controller/snapshot';
 import {
+  allocatedAddresses,
   MAX_RECORDED_ADDRESSES,
   nextRecord,
   recordPatch,
 } from '../../lib/controller/stages/allocation-record';
 import { allocateAddresses } from '../../lib/controller/stages/allocation';
 import { checkBalancers } from '../../lib/controller/stages/balancer-checks';
+import { childSpec, childSpecHash } from '../../lib/controller/stages/children-diff';
 import { nextReservations } from '../../lib/controller/stages/balancer-status';
 import { resolveIntents } from '../../lib/controller/stages/intents';
 import { nodeLabels } from '../../lib/controller/stages/node-labels';
@@ -152,7 +155,7 @@ describe('stage 7, nextReservations', () => {
     const next = nextReservations(
       current,
       [{ l2lbName: 'public', address: '192.0.2.4', serviceKey: 'shop/b' }],
-      [{ serviceKey: 'shop/a', l2lbName: 'public', index: 0, address: '192.0.2.3' }],
+      allocatedAddresses([{ serviceKey: 'shop/a', l2lbName: 'public', index: 0, address: '192.0.2.3' }]),
       600,
       now,
     );
@@ -262,6 +265,25 @@ describe('the allocation record (stages 3 and 7): a Service deleted with its chi
     expect(recordPatch(new Map([['shop/web', ['192.0.2.1']]]), new Map([['shop/web', ['192.0.2.1']]]))).toBe(
       undefined,
     );
+  });
+});
+
+describe('stage 5, the spec hash of a child', () => {
+  it('is the sha256 of the JSON of the whole spec, for a Service with every copied field and with none', () => {
+    const full = svc('web', {
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+      selector: { app: 'web' },
+      clusterIP: '10.0.0.10',
+      externalTrafficPolicy: 'Local',
+      internalTrafficPolicy: 'Cluster',
+      loadBalancerClass: 'l2-load-balancer.network.deckhouse.io/default',
+    });
+    for (const s of [full, svc('bare')]) {
+      const spec = childSpec(s, '192.0.2.5', ['frontend-1', 'frontend-2']);
+      const expected = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+      expect(childSpecHash(s, '192.0.2.5', ['frontend-1', 'frontend-2'])).toBe(expected);
+    }
+    expect(childSpecHash(full, '192.0.2.5', [])).not.toBe(childSpecHash(full, '192.0.2.6', []));
   });
 });
 

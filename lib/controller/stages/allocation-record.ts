@@ -63,17 +63,22 @@ export function unheldRecorded(
   return out;
 }
 
+/** Every address some allocation of this run holds. */
+export function allocatedAddresses(allocations: readonly Allocation[]): Set<string> {
+  const out = new Set<string>();
+  for (const a of allocations) if (a.address) out.add(a.address);
+  return out;
+}
+
 /**
  * The addresses the record shows that no allocation of this run holds and that are still in the
  * pool: released since the record was written, whether or not this run saw the children go.
  */
 export function releasedFromRecord(
   balancers: readonly L2LoadBalancerSnapshot[],
-  allocations: readonly Allocation[],
+  allocated: ReadonlySet<string>,
   checks: ReadonlyMap<string, BalancerCheck>,
 ): Release[] {
-  const allocated = new Set<string>();
-  for (const a of allocations) if (a.address) allocated.add(a.address);
   const out: Release[] = [];
   for (const b of balancers) {
     const pool = checks.get(b.balancer.name)?.pool;

@@ -33,12 +33,11 @@ export interface BalancerStatusResult {
 export function nextReservations(
   current: ReadonlyMap<string, readonly Reservation[]>,
   released: ReadonlyArray<{ l2lbName: string; address: string; serviceKey: string }>,
-  allocations: readonly Allocation[],
+  /** Every address an allocation of this run holds (allocatedAddresses). */
+  allocated: ReadonlySet<string>,
   seconds: number,
   now: Date,
 ): Map<string, Reservation[]> {
-  const allocated = new Set<string>();
-  for (const a of allocations) if (a.address) allocated.add(a.address);
   const byAddress = new Map<string, Map<string, Reservation>>();
   for (const [name, list] of current) {
     const m = new Map<string, Reservation>();

@@ -17,6 +17,7 @@ import {
 import type { Move, PlacementResult } from '../../placement/place';
 import type { KubeObject, ObjectRef } from '../../sdk/output';
 import { familyOf, l2lbServiceName, type ChildIndex } from '../children';
+import type { L2LBServiceSnapshot } from '../snapshot';
 import type { ServiceIntent } from '../intent';
 import type { ChildUpdate } from '../state';
 import { restoredKey } from './allocation';
@@ -66,7 +67,10 @@ export function diffChildren(input: ChildrenDiffInput): ChildrenDiff {
     held: new Map(),
     released: [],
   };
-  const wanted = new Set<string>();
+  // The children this run keeps, and the names of those it creates (few): a child of today that is
+  // in neither is deleted.
+  const kept = new Set<L2LBServiceSnapshot>();
+  const created = new Set<string>();
   const movesByKey = new Map<string, Move>(placement.moves.map((m) => [m.key, m]));
   const moveReported = new Set<string>();
   for (const a of input.allocations) {
@@ -78,14 +82,19 @@ export function diffChildren(input: ChildrenDiffInput): ChildrenDiff {
     const key = indexKey(a.serviceKey, a.index);
     const nodes = placement.candidates.get(key) ?? old?.state.nodes.slice() ?? [];
     const name = old?.state.name ?? l2lbServiceName(s.namespace, s.name, a.l2lbName, a.index, family ?? 4);
-    wanted.add(`${s.namespace}/${name}`);
+    if (old) kept.add(old);
+    else created.add(`${s.namespace}/${name}`);
     const list = out.held.get(a.serviceKey) ?? [];
     list.push({ index: a.index, address: a.address, family, nodes });
     out.held.set(a.serviceKey, list);
-    const object = l2lbServiceObject(s, a.l2lbName, a.index, a.address, nodes, name);
-    if (!old) out.creates.push(object);
-    else if (old.specHash !== object.metadata.annotations?.[ANNOTATION_SPEC_HASH]) {
-      out.updates.push({ object, seen: { address: old.state.address, specHash: old.specHash } });
+    // The whole object is built only for a write: a converged run compares spec hashes alone.
+    const hash = childSpecHash(s, a.address, nodes);
+    if (!old) out.creates.push(l2lbServiceObject(s, a.l2lbName, a.index, a.address, nodes, name, hash));
+    else if (old.specHash !== hash) {
+      out.updates.push({
+        object: l2lbServiceObject(s, a.l2lbName, a.index, a.address, nodes, name, hash),
+        seen: { address: old.state.address, specHash: old.specHash },
+      });
     }
     if (!old && input.restored.has(restoredKey(a.serviceKey, a.l2lbName, a.index, a.address))) {
       out.events.push({
@@ -120,7 +129,7 @@ export function diffChildren(input: ChildrenDiffInput): ChildrenDiff {
 
   // Children nobody wants any more: their Service was deleted, left the module, or shrank.
   for (const c of children.all) {
-    if (wanted.has(`${c.state.namespace}/${c.state.name}`)) continue;
+    if (kept.has(c) || (created.size > 0 && created.has(`${c.state.namespace}/${c.state.name}`))) continue;
     out.deletes.push({
       apiVersion: L2LBSERVICE_API_VERSION,
       kind: 'L2LBService',
@@ -143,6 +152,57 @@ export function diffChildren(input: ChildrenDiffInput): ChildrenDiff {
   return out;
 }
 
+/** The spec's parts that come from the Service alone: the same for all its children. */
+interface ServiceSpecParts {
+  head: Record<string, unknown>;
+  tail: Record<string, unknown>;
+  /** `JSON.stringify` of the spec around `"loadBalancerIP":…,"nodes":…`. */
+  headJson: string;
+  tailJson: string;
+}
+const specParts = new WeakMap<ServiceState, ServiceSpecParts>();
+
+function partsOf(s: ServiceState): ServiceSpecParts {
+  let parts = specParts.get(s);
+  if (parts !== undefined) return parts;
+  const head: Record<string, unknown> = {
+    type: 'LoadBalancer',
+    ports: s.ports,
+    serviceRef: { name: s.name, namespace: s.namespace },
+  };
+  const tail: Record<string, unknown> = {};
+  if (s.selector) tail.selector = s.selector;
+  if (s.clusterIP) tail.clusterIP = s.clusterIP;
+  if (s.externalTrafficPolicy) tail.externalTrafficPolicy = s.externalTrafficPolicy;
+  if (s.internalTrafficPolicy) tail.internalTrafficPolicy = s.internalTrafficPolicy;
+  if (s.loadBalancerClass) tail.loadBalancerClass = s.loadBalancerClass;
+  const tailJson = JSON.stringify(tail);
+  parts = {
+    head,
+    tail,
+    headJson: JSON.stringify(head).slice(0, -1),
+    tailJson: tailJson === '{}' ? '' : `,${tailJson.slice(1, -1)}`,
+  };
+  specParts.set(s, parts);
+  return parts;
+}
+
+/** A child's spec: the parent's parts, this index's address and ranked nodes. */
+export function childSpec(s: ServiceState, address: string, nodes: string[]): Record<string, unknown> {
+  const parts = partsOf(s);
+  return { ...parts.head, loadBalancerIP: address, nodes, ...parts.tail };
+}
+
+/**
+ * The hash a child's annotation carries: sha256 of `JSON.stringify(childSpec(...))`, written out
+ * from the Service's parts serialised once per Service, so a converged run builds no spec at all.
+ */
+export function childSpecHash(s: ServiceState, address: string, nodes: string[]): string {
+  const parts = partsOf(s);
+  const json = `${parts.headJson},"loadBalancerIP":${JSON.stringify(address)},"nodes":${JSON.stringify(nodes)}${parts.tailJson}}`;
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+}
+
 export function l2lbServiceObject(
   s: ServiceState,
   l2lbName: string,
@@ -150,20 +210,9 @@ export function l2lbServiceObject(
   address: string,
   nodes: string[],
   name: string,
+  specHash = childSpecHash(s, address, nodes),
 ): KubeObject {
-  const spec: Record<string, unknown> = {
-    type: 'LoadBalancer',
-    ports: s.ports,
-    serviceRef: { name: s.name, namespace: s.namespace },
-    loadBalancerIP: address,
-    nodes,
-  };
-  if (s.selector) spec.selector = s.selector;
-  if (s.clusterIP) spec.clusterIP = s.clusterIP;
-  if (s.externalTrafficPolicy) spec.externalTrafficPolicy = s.externalTrafficPolicy;
-  if (s.internalTrafficPolicy) spec.internalTrafficPolicy = s.internalTrafficPolicy;
-  if (s.loadBalancerClass) spec.loadBalancerClass = s.loadBalancerClass;
-  const specHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+  const spec = childSpec(s, address, nodes);
   return {
     apiVersion: L2LBSERVICE_API_VERSION,
     kind: 'L2LBService',

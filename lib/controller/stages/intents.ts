@@ -71,13 +71,22 @@ function ingressIndices(ingress: readonly string[]): number {
   return Math.max(v4, v6);
 }
 
+/** The families of a pool, once per check (every Service of the pool asks). */
+const offeredByCheck = new WeakMap<BalancerCheck, Set<Family>>();
+function offeredFamilies(check: BalancerCheck): Set<Family> {
+  let offered = offeredByCheck.get(check);
+  if (offered === undefined)
+    offeredByCheck.set(check, (offered = new Set(check.pool.entries.map((e) => e.family))));
+  return offered;
+}
+
 /**
  * The families the pool offers. A PreferDualStack Service takes those of its families the pool has;
  * a SingleStack or RequireDualStack Service missing one is left short, with a condition that says so.
  */
 function restrictFamilies(intent: PoolIntent, check: BalancerCheck): void {
   const families = intent.families as Family[];
-  const offered = new Set(check.pool.entries.map((e) => e.family));
+  const offered = offeredFamilies(check);
   const missing = families.filter((f) => !offered.has(f));
   if (missing.length === 0 || offered.size === 0) return;
   if (intent.familyPolicy === 'PreferDualStack' && missing.length < families.length) {
