@@ -460,8 +460,15 @@ export function lifeCycle(engine: Engine): void {
         );
       const recorded = async (): Promise<string[]> =>
         [...(await placements())].map(([key, p]) => `${key} ${p.address}`).sort();
+      const members = async (): Promise<string[]> =>
+        (await c.listNodes())
+          .filter((n) => n.metadata.labels?.[LABEL_MEMBER] !== undefined)
+          .map((n) => n.metadata.name)
+          .sort();
       const before = await addresses();
       const records = await recorded();
+      const memberNodes = await members();
+      expect(memberNodes.length).toBeGreaterThan(0);
       // api (2 of "all"), next (1) and late (2) hold addresses from the steps above.
       expect(Object.values(before).flat()).toHaveLength(5);
 
@@ -482,9 +489,11 @@ export function lifeCycle(engine: Engine): void {
         60_000,
       );
       expect(await c.namespaceExists(MODULE_NAMESPACE)).toBe(false);
-      // The allocation stays where it is recorded: L2LBServices and the Services' status.
+      // The allocation stays where it is recorded (L2LBServices and the Services' status), and so do
+      // the nodes' member labels.
       expect(await recorded()).toEqual(records);
       expect(await addresses()).toEqual(before);
+      expect(await members()).toEqual(memberNodes);
 
       // addon-operator itself counts the module as off (its debug socket), so no hook of it runs:
       // a Service created now gets no address until the module is back.
