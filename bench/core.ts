@@ -1,13 +1,42 @@
 // Benchmark of the pure core (no process start, no I/O): allocate and place for 10,000 Services with
 // 3 indices each, 50 L2LoadBalancers with a pool each, 500 nodes (10 balancer groups of 50).
-// Then the pool checks: 60 pools of 256 entries parsed and checked for overlaps.
+// Then the pool checks: 60 pools of 256 entries parsed and checked for overlaps, and the control
+// loop's pipeline stage by stage on the converged cluster.
 // Run: npx tsx bench/core.ts   (BENCH_SERVICES=... to scale, BENCH_REPEAT=... runs). Prints wall
 // times; asserts nothing.
 import { performance } from 'node:perf_hooks';
 import { findPoolOverlaps, parsePool, poolOverlaps, type Pool } from '../lib/address/pool';
 import { allocate, type AllocationInput, type ExistingAllocation } from '../lib/allocation/allocate';
 import { place, type PlacementIndex, type PlacementInput } from '../lib/placement/place';
-import type { L2LoadBalancer, NodeState } from '../lib/model';
+import {
+  ANNOTATION_IPS_COUNT,
+  ANNOTATION_LB_NAME,
+  ANNOTATION_SPEC_HASH,
+  LABEL_INDEX,
+  LABEL_L2LB,
+  LABEL_PARENT_SERVICE,
+  type Condition,
+  type L2LoadBalancer,
+  type NodeState,
+  type Reservation,
+  type ServiceState,
+} from '../lib/model';
+import { ChildIndex } from '../lib/controller/children';
+import { reconcile, type ClusterState } from '../lib/controller/reconcile';
+import type { L2LBServiceSnapshot, L2LoadBalancerSnapshot } from '../lib/controller/snapshot';
+import { allocateAddresses } from '../lib/controller/stages/allocation';
+import {
+  allocatedAddresses,
+  nextRecord,
+  releasedFromRecord,
+  unheldRecorded,
+} from '../lib/controller/stages/allocation-record';
+import { checkBalancers } from '../lib/controller/stages/balancer-checks';
+import { diffChildren } from '../lib/controller/stages/children-diff';
+import { resolveIntents } from '../lib/controller/stages/intents';
+import { placeIndices } from '../lib/controller/stages/placement';
+import { serviceStatuses } from '../lib/controller/stages/service-status';
+import { defaultSettings } from '../lib/settings';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INDICES = 3;
@@ -155,4 +184,135 @@ const pairwise = time(`pool checks: overlaps pool by pool (${(POOLS * (POOLS - 1
 });
 console.log(
   `pool checks: ${swept.length} overlapping pairs of pools, ${swept.reduce((n, o) => n + o.entries.length, 0)} (sweep) and ${pairwise} (pool by pool) overlapping pairs of entries`,
+);
+
+// The control loop's pipeline (lib/controller/reconcile.ts) on the same cluster, converged: every
+// stage timed on its own with the inputs the pipeline hands it, then reconcile() as a whole. What a
+// restart or a single Service event costs inside the hook, without process start and JSON.
+const frontTime = '2026-11-02T00:00:00Z';
+const serviceStates: ServiceState[] = services.map((s, i) => ({
+  namespace: s.serviceKey.split('/')[0] as string,
+  name: s.serviceKey.split('/')[1] as string,
+  uid: `uid-${i}`,
+  creationTimestamp: s.createdAt,
+  type: 'LoadBalancer',
+  annotations: { [ANNOTATION_LB_NAME]: s.l2lbName, [ANNOTATION_IPS_COUNT]: String(INDICES) },
+  labels: {},
+  ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+  selector: { app: `svc-${i}` },
+  clusterIP: '10.96.0.10',
+  ipFamilies: ['IPv4'],
+  ipFamilyPolicy: 'SingleStack',
+  ingress: [],
+  conditions: [],
+}));
+const balancerSnapshots = (records: ReadonlyMap<string, Record<string, unknown>>): L2LoadBalancerSnapshot[] =>
+  balancers.map((b) => {
+    const status = records.get(b.name) ?? {};
+    const allocations = (status.allocations ?? {}) as Record<string, string[] | null>;
+    return {
+      balancer: b,
+      generation: 1,
+      conditions: (status.conditions ?? []) as Condition[],
+      status,
+      reservations: [],
+      allocations: new Map(Object.entries(allocations).filter((e): e is [string, string[]] => e[1] !== null)),
+    };
+  });
+const settings = defaultSettings();
+const empty: ClusterState = {
+  services: serviceStates,
+  nodes,
+  balancers: balancerSnapshots(new Map()),
+  l2lbServices: [],
+  leases: [],
+  endpoints: [],
+};
+const firstPlan = reconcile(empty, settings, new Date(NOW));
+const childSnapshots: L2LBServiceSnapshot[] = firstPlan.creates.map((o) => {
+  const labels = o.metadata.labels ?? {};
+  const spec = o.spec as { loadBalancerIP: string; nodes: string[] };
+  return {
+    state: {
+      namespace: o.metadata.namespace ?? '',
+      name: o.metadata.name,
+      serviceName: labels[LABEL_PARENT_SERVICE] ?? '',
+      l2lbName: labels[LABEL_L2LB] ?? '',
+      index: Number(labels[LABEL_INDEX]),
+      address: spec.loadBalancerIP,
+      nodes: spec.nodes,
+      creationTimestamp: frontTime,
+    },
+    specHash: o.metadata.annotations?.[ANNOTATION_SPEC_HASH] ?? '',
+  };
+});
+const statusOf = new Map(firstPlan.serviceStatus.map((u) => [`${u.ref.namespace}/${u.ref.name}`, u]));
+const converged: ClusterState = {
+  ...empty,
+  services: serviceStates.map((s) => {
+    const u = statusOf.get(`${s.namespace}/${s.name}`);
+    return u ? { ...s, ingress: u.ingress, conditions: u.conditions } : s;
+  }),
+  balancers: balancerSnapshots(new Map(firstPlan.balancerStatus.map((b) => [b.name, b.status]))),
+  l2lbServices: childSnapshots,
+};
+const at = new Date(NOW);
+const lbMap = new Map(balancers.map((b) => [b.name, b]));
+const children = time('pipeline: ChildIndex of 30,000 L2LBServices', () => new ChildIndex(childSnapshots));
+const checks = time('pipeline: 1 checkBalancers', () => checkBalancers(balancers));
+const intents = time('pipeline: 2 resolveIntents', () =>
+  resolveIntents({
+    services: converged.services,
+    balancers: lbMap,
+    checks,
+    children,
+    nodes,
+    namespaces: new Map(),
+    settings,
+  }),
+);
+const reservations = new Map<string, Reservation[]>();
+const allocation = time('pipeline: 3 allocateAddresses', () =>
+  allocateAddresses({ intents, children, balancers: lbMap, checks, reservations }),
+);
+const placement = time('pipeline: 4 placeIndices', () =>
+  placeIndices({
+    allocations: allocation.allocations,
+    intents,
+    children,
+    nodes,
+    leases: [],
+    balancers: lbMap,
+    endpoints: [],
+    settings,
+    now: at,
+  }),
+);
+const diff = time('pipeline: 5 diffChildren', () =>
+  diffChildren({
+    intents,
+    allocations: allocation.allocations,
+    restored: allocation.restored,
+    placement,
+    children,
+  }),
+);
+time('pipeline: 6 serviceStatuses', () =>
+  serviceStatuses({
+    intents,
+    held: diff.held,
+    services: converged.services,
+    childAddresses: (key) => children.of(key).map((c) => c.state.address),
+    now: at,
+  }),
+);
+time('pipeline: 7 allocation record and reservations', () => {
+  const allocated = allocatedAddresses(allocation.allocations);
+  unheldRecorded(converged.balancers, children, reservations, settings.addressReservationSeconds);
+  releasedFromRecord(converged.balancers, allocated, checks);
+  return nextRecord(converged.balancers, allocation.allocations);
+});
+const whole = time('pipeline: reconcile(), converged (all stages)', () => reconcile(converged, settings, at));
+console.log(
+  `pipeline: converged run writes ${whole.creates.length + whole.updates.length + whole.deletes.length} children, ${whole.serviceStatus.length} Service and ${whole.balancerStatus.length} L2LoadBalancer statuses`,
 );
