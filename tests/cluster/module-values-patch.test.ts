@@ -168,7 +168,7 @@ test.each([
 test('a deleted heartbeat key Secret comes back with the key kept in the values', async () => {
   const c = cluster();
   await c.request('DELETE', `/api/v1/namespaces/${MODULE_NAMESPACE}/secrets/${HEARTBEAT_KEY_SECRET}`);
-  const back = await c.until('the Secret back', async () => secretKey(), 60_000);
+  const back = await c.until('the Secret back', async () => secretKey(), 120_000);
   expect(back).toBe(key);
 });
 
@@ -178,7 +178,7 @@ test('after addon-operator restarts (values are kept in memory only) the key com
   const held = await c.until(
     'internal.heartbeatKey in the values of the new addon-operator',
     async () => (await valuesHeld()).internal?.heartbeatKey,
-    90_000,
+    120_000,
   );
   expect(held).toBe(key);
   expect(await secretKey()).toBe(key);
