@@ -48,8 +48,10 @@ export class AddressKeeper {
     let renewedAt = Number.NEGATIVE_INFINITY;
     let listedAt = Number.NEGATIVE_INFINITY;
     const lifetimeMs = this.config.addressLifetimeSeconds * 1000;
-    while (!done()) {
-      await sleep(this.config.renewIntervalSeconds * 1000);
+    for (let round = 0; !done(); round++) {
+      // The first round runs at once: an address adopted from an earlier run carries what is left of
+      // that run's lifetime, often less than a renew interval after a quick restart.
+      if (round > 0) await sleep(this.config.renewIntervalSeconds * 1000);
       const now = this.clock.now();
       if (now - renewedAt > lifetimeMs - 1000 || now - listedAt >= VERIFY_INTERVAL_MS) {
         if (!(await this.forgetVanished())) continue;
