@@ -77,16 +77,21 @@ log "binaries: $(($(now) - t)) s"
 # apt-get in them reach the Debian mirrors.
 build() {
   local tag=$1 dockerfile=$2 t old
+  shift 2
   t=$(now)
   # The image this tag named before: removed after the build, so rebuilds leave no untagged copies.
   old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   podman build --quiet --isolation=chroot --network=host --ulimit nofile=4096:4096 \
-    --build-arg "BASE_IMAGE=${base}" -f "$dockerfile" -t "$tag" . >/dev/null
+    --build-arg "BASE_IMAGE=${base}" "$@" -f "$dockerfile" -t "$tag" . >/dev/null
   if [[ -n "$old" && "$old" != "$(podman image inspect --format '{{.Id}}' "$tag")" ]]; then
     podman rmi "$old" >/dev/null 2>&1 || true
   fi
   log "$tag: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}') ($(($(now) - t)) s)"
 }
-build "$SPEAKER_TAG" images/speaker/Dockerfile
+# The label names the speaker bundle inside: the network tests run the image only if it matches the
+# source they test (testbed/speakers.ts).
+build "$SPEAKER_TAG" images/speaker/Dockerfile \
+  --label "io.l2lb.bundle-sha256=$(cat dist/images/speaker/l2lb-speaker.bundle-sha256)"
+
 build "$HOOKS_TAG" images/hooks/Dockerfile
 log "done in $(($(now) - t_start)) s"

@@ -66,6 +66,13 @@ if (process.argv[1] === new URL(import.meta.url).pathname) {
     // Built beside and renamed, so an image build never copies half a binary.
     buildSea({ bundle, binary: join(scratch, 'binary'), scratch });
     renameSync(join(scratch, 'binary'), binary);
+    // The bundle's digest beside the binary: scripts/images.sh labels the image with it, and the
+    // tests (testbed/speakers.ts) run the image only when it was built from the source they test.
+    const { createHash } = await import('node:crypto');
+    writeFileSync(
+      `${binary}.bundle-sha256`,
+      `${createHash('sha256').update(readFileSync(bundle)).digest('hex')}\n`,
+    );
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -34,6 +34,62 @@ export interface ProbeResult {
   error?: string;
 }
 
+/** One answer on the link: `mac` answered an ARP request (NDP solicitation) for `ip` at `t`. */
+export interface Answer {
+  t: number;
+  ip: string;
+  mac: string;
+}
+
+export interface AnswerWatch {
+  answers: Answer[];
+  /** Resolves once the watcher runs (its first requests go out right after). */
+  started: Promise<void>;
+  stop(): void;
+}
+
+/** A time span during which one MAC answered for one address. */
+export interface Span {
+  mac: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * The spans during which each MAC answered for `ip`: answers of one MAC less than `gapMs` apart
+ * belong to one span (the watcher asks every 250 ms; a MAC silent for longer had stopped).
+ */
+export function answerSpans(answers: readonly Answer[], ip: string, gapMs: number): Span[] {
+  const spans: Span[] = [];
+  const open = new Map<string, Span>();
+  for (const a of answers.filter((x) => x.ip === ip).sort((x, y) => x.t - y.t)) {
+    const s = open.get(a.mac);
+    if (s && a.t - s.to < gapMs) s.to = a.t;
+    else {
+      const next = { mac: a.mac, from: a.t, to: a.t };
+      spans.push(next);
+      open.set(a.mac, next);
+    }
+  }
+  return spans;
+}
+
+/** The longest time two MACs both answered for one address (spans of different MACs overlapping). */
+export function longestOverlapMs(spans: readonly Span[]): number {
+  let longest = 0;
+  for (const a of spans)
+    for (const b of spans)
+      if (a.mac < b.mac) longest = Math.max(longest, Math.min(a.to, b.to) - Math.max(a.from, b.from));
+  return longest;
+}
+
+/** The distinct MACs that answered for `ip` within [from, to]. */
+export function macsBetween(answers: readonly Answer[], ip: string, from: number, to: number): string[] {
+  return [
+    ...new Set(answers.filter((a) => a.ip === ip && a.t >= from && a.t <= to).map((a) => a.mac)),
+  ].sort();
+}
+
 export interface Probe {
   results: ProbeResult[];
   /** Resolves when the probe has sent `count` rounds and collected the answers. */
@@ -336,6 +392,43 @@ export class Topology {
     });
     const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     return { results, done, stop: () => child.kill('SIGKILL') };
+  }
+
+  /**
+   * Starts asking the link from the client who answers for each target (testbed/answers.mjs: ARP
+   * requests every 250 ms, NDP solicitations back to back), for at most `seconds`.
+   */
+  watchAnswers(here: string, targets: readonly string[], seconds: number): AnswerWatch {
+    const child = this.runScript(this.clientNs, join(here, 'answers.mjs'), [
+      'eth0',
+      String(seconds),
+      ...targets,
+    ]);
+    const answers: Answer[] = [];
+    let ready: () => void = () => undefined;
+    const started = new Promise<void>((r) => (ready = r));
+    createInterface(child.stdout!).on('line', (line) => {
+      try {
+        const o = JSON.parse(line) as Partial<Answer> & { started?: boolean };
+        if (o.started) ready();
+        else if (typeof o.t === 'number' && typeof o.ip === 'string' && typeof o.mac === 'string')
+          answers.push({ t: o.t, ip: o.ip, mac: o.mac });
+      } catch {
+        // ignore
+      }
+    });
+    child.once('exit', () => ready());
+    const stop = (): void => {
+      // Closing its stdin makes it kill its arping/ndisc6 children and exit; SIGKILL if it hangs.
+      child.stdin?.end();
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    };
+    return { answers, started, stop };
+  }
+
+  /** The node whose eth0 has `mac`. */
+  nodeOfMac(mac: string): string | undefined {
+    return this.nodes.find((n) => n.mac === mac)?.name;
   }
 
   destroySync(): void {

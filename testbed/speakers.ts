@@ -2,6 +2,7 @@
 // the failover benchmark: the bundle, a speaker process per node namespace, a stoppable TCP relay
 // in front of the API, and the few API calls the tests make (through the speaker's own client).
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { BuildOptions } from 'esbuild';
 import {
   chmodSync,
@@ -49,7 +50,10 @@ export async function speakerBundle(): Promise<string> {
   const { build } = await import('esbuild');
   await build({
     ...(ESBUILD_OPTIONS as BuildOptions),
-    entryPoints: [join(ROOT, 'images', 'speaker', 'main.ts')],
+    // The same input and working directory as scripts/sea.mjs (run from the root by
+    // scripts/images.sh), so that the same source gives the same bundle, byte for byte.
+    absWorkingDir: ROOT,
+    entryPoints: ['images/speaker/main.ts'],
     outfile: out,
   });
   return out;
@@ -114,8 +118,7 @@ export async function startSpeaker(opts: {
   /**
    * Run this image (the built speaker image, testbed/podman.ts) instead of the bundle, as its
    * DaemonSet Pod runs: in the node's namespace (as host networking puts it there), as the image's
-   * user, with only NET_ADMIN and NET_RAW, on a read-only root. Default: the built image when
-   * L2LB_TEST_SPEAKER=image (scripts/test.sh), else the bundle.
+   * user, with only NET_ADMIN and NET_RAW, on a read-only root. Default: speakerImage().
    */
   image?: string;
 }): Promise<SpeakerProcess> {
@@ -126,8 +129,7 @@ export async function startSpeaker(opts: {
     LOG_LEVEL: 'debug',
     ...opts.env,
   };
-  const image =
-    opts.image ?? (process.env.L2LB_TEST_SPEAKER === 'image' ? requireBuiltImage('speaker') : undefined);
+  const image = opts.image ?? (await speakerImage());
   const inNetns = opts.inNetns === true || image !== undefined;
   let child: ChildProcess;
   if (image !== undefined) {
@@ -196,6 +198,63 @@ export async function startSpeaker(opts: {
   };
 }
 
+let chosenImage: Promise<string | undefined> | undefined;
+
+/** The digest of the speaker bundle an image was built from (its io.l2lb.bundle-sha256 label). */
+function imageBundleDigest(ref: string): string | undefined {
+  const r = spawnSync('podman', ['image', 'inspect', '--format', '{{json .Labels}}', ref], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (r.status !== 0) return undefined;
+  const labels = JSON.parse(r.stdout || 'null') as Record<string, string> | null;
+  return labels?.['io.l2lb.bundle-sha256'];
+}
+
+/**
+ * The built speaker image, if it holds the speaker of this source: its label names the digest of
+ * the bundle inside (scripts/sea.mjs, scripts/images.sh), compared with the bundle built here. An
+ * image of older code would test something else than the source under test.
+ */
+async function currentImage(): Promise<string> {
+  const ref = requireBuiltImage('speaker');
+  const want = createHash('sha256')
+    .update(readFileSync(await speakerBundle()))
+    .digest('hex');
+  const have = imageBundleDigest(ref);
+  if (have !== want)
+    throw new Error(
+      `the speaker image ${ref} was built from other source (bundle ${have ?? 'unlabelled'}, this source ${want}): run \`npm run images\``,
+    );
+  return ref;
+}
+
+/**
+ * The speaker the tests, the demo and the benchmarks run, chosen once per process:
+ * - `L2LB_TEST_SPEAKER=bundle`: the bundle of images/speaker/main.ts, run directly (the opt-out);
+ * - `L2LB_TEST_SPEAKER=image`: the built image, and an error when it is missing or was built from
+ *   other source;
+ * - unset (the default): the built image when podman has it, built from this source (`npm run
+ *   images`, which scripts/test.sh runs first); otherwise the bundle, with a warning, except under
+ *   CI=true, where that fails the run: the claims about the image rest on it.
+ * Resolves to the image reference, or undefined for the bundle.
+ */
+export function speakerImage(): Promise<string | undefined> {
+  chosenImage ??= (async () => {
+    const mode = process.env.L2LB_TEST_SPEAKER ?? '';
+    if (mode === 'bundle') return undefined;
+    if (mode === 'image' || process.env.CI === 'true') return currentImage();
+    if (mode !== '') throw new Error(`L2LB_TEST_SPEAKER=${JSON.stringify(mode)}: want image or bundle`);
+    try {
+      return await currentImage();
+    } catch (e) {
+      console.warn(`the speakers run as the bundle, not the built image: ${(e as Error).message}`);
+      return undefined;
+    }
+  })();
+  return chosenImage;
+}
+
 /** One relay per kubeconfig into every node namespace a speaker container runs in. */
 const apiRelays = new Map<string, NetnsApiRelay>();
 
@@ -207,6 +266,16 @@ function apiRelay(kubeconfig: string): NetnsApiRelay {
     apiRelays.set(kubeconfig, relay);
   }
   return relay;
+}
+
+/**
+ * Stops the API relays into the node namespaces that speaker containers used. A test file calls it in
+ * afterAll: the relays are child processes, and jest would wait for them forever.
+ */
+export async function stopApiRelays(): Promise<void> {
+  const relays = [...apiRelays.values()];
+  apiRelays.clear();
+  for (const relay of relays) await relay.stop();
 }
 
 /** Containers started here, removed at exit even when their podman client was killed first. */
@@ -229,6 +298,16 @@ function startSpeakerContainer(opts: {
   const kubeconfig = join(scratch, `${name}.kubeconfig`);
   copyFileSync(opts.kubeconfig, kubeconfig);
   chmodSync(kubeconfig, 0o644);
+  // A file the environment names (HEARTBEAT_KEY_FILE, say: a Secret's key in the Pod) is mounted
+  // read-only at the same path, readable by the container's user, as the Pod's volume would be.
+  const mounts: string[] = [];
+  for (const [key, value] of Object.entries(opts.env)) {
+    if (!key.endsWith('_FILE') || !value.startsWith('/') || !existsSync(value)) continue;
+    const copy = join(scratch, `${name}.${key.toLowerCase()}`);
+    copyFileSync(value, copy);
+    chmodSync(copy, 0o644);
+    mounts.push(`--volume=${copy}:${value}:ro`);
+  }
   containers.add(name);
   const child = spawnTracked(
     [
@@ -239,6 +318,7 @@ function startSpeakerContainer(opts: {
       '--cap-drop=ALL',
       `--cap-add=${SPEAKER_CAPABILITIES.join(',')}`,
       `--volume=${kubeconfig}:/etc/l2lb/kubeconfig:ro`,
+      ...mounts,
       ...envFlags({ ...opts.env, KUBECONFIG: '/etc/l2lb/kubeconfig' }),
       opts.image,
     ],
@@ -297,6 +377,11 @@ export class TcpRelay {
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
+
+  /** Whether it relays now (started and not stopped). */
+  get listening(): boolean {
+    return this.server !== undefined;
+  }
 
   async start(): Promise<void> {
     const server = net.createServer((client) => {

@@ -16,22 +16,68 @@ if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
 
 const VIP4 = '192.0.2.200';
 const VIP6 = '2001:db8::200';
+/**
+ * How long the client may take to follow an announcement while the old node still answers: far below
+ * the ~30 s an entry lives without one, far above the ~10 ms it takes on a quiet machine.
+ */
+const SWITCH_BOUND_MS = 3_000;
 
 describeNet('announcing an address from a node namespace', () => {
   let topo: Topology;
-  const failures: string[] = [];
-  const ops = (node: string): ShellNetworkOps =>
-    new ShellNetworkOps(
+  /** This test's command failures, and how many announcements it asked for and heard back about. */
+  let failures: string[];
+  let asked: number;
+  let reported: number;
+  /** NetworkOps on a node whose failures and announcement results land in this test's counters. */
+  const ops = (node: string): ShellNetworkOps => {
+    const o = new ShellNetworkOps(
       {
-        commandFailed: (c, a, e) => failures.push(`${c} ${a.join(' ')}: ${e}`),
-        gratuitousSent: () => undefined,
+        commandFailed: (c, a, e) => {
+          failures.push(`${c} ${a.join(' ')}: ${e}`);
+          if (c === 'arping' || c === 'na6') reported += 1;
+        },
+        gratuitousSent: () => (reported += 1),
       },
       topo.node(node).netns,
     );
+    const send = o.sendGratuitous.bind(o);
+    o.sendGratuitous = (address, iface) => {
+      asked += 1;
+      send(address, iface);
+    };
+    return o;
+  };
+  /**
+   * arping/na6 report about a second after they start: waits (bounded) until every announcement this
+   * test asked for has been reported sent or failed, then checks that none failed.
+   */
+  const expectNoFailures = async (): Promise<void> => {
+    const settled = await topo.until(async () => (reported >= asked ? true : undefined), 10_000, 50);
+    expect({ settled, failures }).toEqual({ settled: true, failures: [] });
+  };
 
   beforeAll(async () => {
     topo = await createTopology(3, TESTBED);
   }, 60_000);
+
+  beforeEach(() => {
+    failures = [];
+    asked = 0;
+    reported = 0;
+  });
+
+  // Each test starts from bare nodes, whatever the one before it left (a failed test included).
+  afterEach(async () => {
+    for (const node of topo.nodes)
+      for (const address of await topo.addressesOn(node.name))
+        await topo.ip(node.netns, [
+          'addr',
+          'del',
+          `${address}/${address.includes(':') ? 128 : 32}`,
+          'dev',
+          'eth0',
+        ]);
+  });
 
   afterAll(async () => {
     await topo?.destroy();
@@ -55,9 +101,12 @@ describeNet('announcing an address from a node namespace', () => {
     await n2.addAddress(VIP4, 'eth0');
     const movedAt = Date.now();
     n2.sendGratuitous(VIP4, 'eth0');
+    // node-1 still holds and answers the address while we wait: only the announcement can move the
+    // client's entry (without one it stays ~30 s, reference/l2-announce.md). The bound is for a
+    // loaded machine; the figure is printed, not asserted.
     const switched = await topo.until(
       async () => ((await topo.neighbourNode(VIP4)) === 'node-2' ? Date.now() : undefined),
-      100,
+      SWITCH_BOUND_MS,
       5,
     );
     await n1.removeAddress(VIP4, 'eth0');
@@ -66,6 +115,7 @@ describeNet('announcing an address from a node namespace', () => {
     expect(await topo.fetchFromClient(VIP4)).toBe('node-2');
     expect(await topo.addressesOn('node-1')).not.toContain(VIP4);
     await n2.removeAddress(VIP4, 'eth0');
+    await expectNoFailures();
   });
 
   it('does the same for IPv6 with an unsolicited neighbour advertisement', async () => {
@@ -80,13 +130,14 @@ describeNet('announcing an address from a node namespace', () => {
     n3.sendGratuitous(VIP6, 'eth0');
     const switched = await topo.until(
       async () => ((await topo.neighbourNode(VIP6)) === 'node-3' ? true : undefined),
-      100,
+      SWITCH_BOUND_MS,
       5,
     );
     await n1.removeAddress(VIP6, 'eth0');
     expect(switched).toBe(true);
     expect(await topo.fetchFromClient(VIP6)).toBe('node-3');
     await n3.removeAddress(VIP6, 'eth0');
+    await expectNoFailures();
   });
 
   it('treats adding a present address and removing an absent one as done', async () => {
@@ -96,6 +147,7 @@ describeNet('announcing an address from a node namespace', () => {
     await n1.removeAddress(VIP4, 'eth0');
     await n1.removeAddress(VIP4, 'eth0');
     expect(await topo.addressesOn('node-1')).toEqual([]);
+    await expectNoFailures();
   });
 
   it('reports an announcement that arping refuses (address not on the node)', async () => {
@@ -130,7 +182,8 @@ describeNet('announcing an address from a node namespace', () => {
       const started = Date.now();
       expect(await n1.probeDuplicate(VIP4, 'eth0')).toEqual({ duplicate: true, mac: node2.mac });
       console.log(`duplicate probe answered after ${Date.now() - started} ms`);
-      // Probes asked for together run from one shell, in parallel, each with its own answer.
+      // Probes asked for together run from one shell, each with its own answer (how long the batch
+      // takes is printed: timings belong to benchmarks).
       const failed: string[] = [];
       const batch = new ShellNetworkOps(
         {
@@ -151,13 +204,14 @@ describeNet('announcing an address from a node namespace', () => {
         { duplicate: true, mac: node2.mac },
         'arping -D -c 1 -w 1 -I eth9 192.0.2.202: arping: Device eth9 not available.',
       ]);
-      expect(Date.now() - together).toBeLessThan(1900);
+      console.log(`three probes in one batch answered after ${Date.now() - together} ms`);
       expect(failed).toHaveLength(1);
     } finally {
       await topo.ip(node2.netns, ['addr', 'del', `${VIP4}/32`, 'dev', 'eth0']);
       await n1.removeAddress(VIP4, 'eth0');
       await n1.removeAddress(alone, 'eth0');
     }
+    await expectNoFailures();
   });
 
   it('fails a probe that cannot run instead of finding no duplicate', async () => {
@@ -168,11 +222,5 @@ describeNet('announcing an address from a node namespace', () => {
     );
     await expect(n1.probeDuplicate(VIP4, 'eth9')).rejects.toThrow(/Device eth9 not available/);
     expect(mine).toEqual([`arping -D -c 1 -w 1 -I eth9 ${VIP4}: arping: Device eth9 not available.`]);
-  });
-
-  it('ran every command without failure', async () => {
-    // arping/na6 report failures asynchronously, about a second after they start.
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(failures).toEqual([]);
   });
 });

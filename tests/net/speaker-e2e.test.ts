@@ -1,15 +1,24 @@
-// End to end: three real speakers (the built bundle) in three node namespaces, a real API server,
-// L2LBService objects created directly, and a client that probes the addresses over HTTP.
-// Figures are printed, never asserted: timings belong to bench/failover.ts.
+// End to end: three real speakers (the built image by default, testbed/speakers.ts) in three node
+// namespaces, a real API server, L2LBService objects created directly, and a client that probes the
+// addresses over HTTP.
+// Figures are printed, never asserted: timings belong to bench/failover.ts. Every test starts from the
+// steady state (every cable in, every speaker running, each address on its preferred node), whatever
+// the test before it left, and waits on conditions, never on fixed sleeps: on a loaded machine a
+// sleep is too short, and a failed test must not fail the next ones.
 import { resolve } from 'node:path';
-import { createTopology, netnsUnavailable, type ProbeResult, type Topology } from '../../testbed/harness';
 import {
-  kubeconfigVia,
+  createTopology,
+  netnsUnavailable,
+  type Probe,
+  type ProbeResult,
+  type Topology,
+} from '../../testbed/harness';
+import {
   metricsText,
   seriesValue,
   startSpeaker,
   startTestControlPlane,
-  TcpRelay,
+  stopApiRelays,
   TestApi,
   type ControlPlaneLike,
   type SpeakerProcess,
@@ -25,6 +34,7 @@ const describeNet = unavailable ? describe.skip : describe;
 if (unavailable) console.warn(`tests/net skipped: ${unavailable}`);
 
 const NS = 'shop';
+const NODES = ['node-1', 'node-2', 'node-3'];
 const IPS = ['192.0.2.200', '192.0.2.201', '192.0.2.202'];
 const RANKS = [
   ['node-1', 'node-2', 'node-3'],
@@ -33,7 +43,12 @@ const RANKS = [
 ];
 const indexName = (i: number): string => `web-public-${i}`;
 const V6 = '2001:db8::206';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * How long a client probe waits for its answer. A loaded machine answers late (the probe, the node
+ * server and the speakers share two cores with other jobs); what counts as lost is what a client
+ * would give up on, not what was slow.
+ */
+const PROBE_TIMEOUT_MS = 1_000;
 
 interface ConditionJson {
   status: string;
@@ -66,15 +81,15 @@ describeNet('speakers against a real API server', () => {
   let topo: Topology;
   let cp: ControlPlaneLike;
   let api: TestApi;
-  let relay: TcpRelay;
   const speakers = new Map<string, SpeakerProcess>();
-  let kubeconfigFor: (node: string) => string;
+  /** Where each speaker's log stood when the test began. */
+  const logMarks = new Map<SpeakerProcess, number>();
 
   const start = async (node: string): Promise<SpeakerProcess> => {
     const s = await startSpeaker({
       node,
       netns: topo.node(node).netns,
-      kubeconfig: kubeconfigFor(node),
+      kubeconfig: cp.kubeconfigPath,
       echo: process.env.L2LB_ECHO === '1',
     });
     speakers.set(node, s);
@@ -104,6 +119,61 @@ describeNet('speakers against a real API server', () => {
       timeoutMs,
       50,
     );
+  /** Every address the probe asks about has been answered at least once (bounded). */
+  const answeredBy = (probe: Probe, ips: readonly string[], timeoutMs: number): Promise<true | undefined> =>
+    answeredAfter(probe, ips, 0, 1, timeoutMs);
+  /** Every address the probe asks about has been answered `count` times since `t` (bounded). */
+  const answeredAfter = (
+    probe: Probe,
+    ips: readonly string[],
+    t: number,
+    count: number,
+    timeoutMs: number,
+  ): Promise<true | undefined> =>
+    topo.until(
+      async () =>
+        ips.every(
+          (ip) => probe.results.filter((r) => r.ip === ip && r.t > t && r.node !== undefined).length >= count,
+        )
+          ? true
+          : undefined,
+      timeoutMs,
+      20,
+    );
+  const running = (node: string): boolean => {
+    const s = speakers.get(node);
+    return s !== undefined && s.child.exitCode === null && s.child.signalCode === null;
+  };
+  /**
+   * The state every test starts from: every cable in, every speaker running, each of IPS answered by
+   * its preferred node and held by it alone.
+   */
+  const steady = async (): Promise<void> => {
+    for (const node of NODES) await topo.setLink(node, true);
+    for (const node of NODES) if (!running(node)) await start(node);
+    for (let i = 0; i < 3; i++) {
+      const preferred = RANKS[i]![0]!;
+      expect({ ip: IPS[i], answered: await answers(IPS[i]!, preferred, 30_000) }).toEqual({
+        ip: IPS[i],
+        answered: true,
+      });
+      const alone = await topo.until(
+        async () => {
+          for (const node of NODES)
+            if ((await topo.addressesOn(node)).includes(IPS[i]!) !== (node === preferred)) return undefined;
+          return true;
+        },
+        15_000,
+        100,
+      );
+      expect({ ip: IPS[i], alone }).toEqual({ ip: IPS[i], alone: true });
+    }
+  };
+  beforeEach(async () => {
+    await steady();
+    logMarks.clear();
+    for (const s of speakers.values()) logMarks.set(s, s.logs.length);
+  }, 90_000);
 
   beforeAll(async () => {
     topo = await createTopology(3, TESTBED);
@@ -114,26 +184,27 @@ describeNet('speakers against a real API server', () => {
     await api.namespace(NS);
     await api.balancer('public', ['192.0.2.200-192.0.2.220', '2001:db8::200/124']);
     for (let i = 0; i < 3; i++) await api.index(NS, indexName(i), IPS[i]!, RANKS[i]!);
-    const url = new URL(cp.server);
-    relay = new TcpRelay({ host: url.hostname, port: Number(url.port) });
-    await relay.start();
-    const viaRelay = kubeconfigVia(cp.kubeconfigPath, `https://127.0.0.1:${relay.port}`);
-    // node-3 reaches the API through the relay, so that a test can cut it off.
-    kubeconfigFor = (node) => (node === 'node-3' ? viaRelay : cp.kubeconfigPath);
-    for (const node of ['node-1', 'node-2', 'node-3']) await start(node);
+    for (const node of NODES) await start(node);
   }, 180_000);
 
   afterAll(async () => {
-    for (const s of speakers.values()) s.child.kill('SIGKILL');
-    await relay?.stop();
+    for (const s of speakers.values()) if (running(s.node)) s.child.kill('SIGKILL');
+    await stopApiRelays();
     api?.client.close();
     await cp?.stop();
     await topo?.destroy();
   }, 60_000);
 
   afterEach(() => {
+    // Every test: no command of any speaker failed, no status write failed, nothing on stderr.
+    const bad = [...speakers.values()].flatMap((s) =>
+      s.logs
+        .slice(logMarks.get(s) ?? 0)
+        .filter((l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr')
+        .map((l) => ({ node: s.node, ...l })),
+    );
     const failed = expect.getState().assertionCalls !== expect.getState().numPassingAsserts;
-    if (failed)
+    if (failed || bad.length > 0)
       for (const s of speakers.values())
         console.log(
           `--- ${s.node}\n${s.logs
@@ -141,6 +212,7 @@ describeNet('speakers against a real API server', () => {
             .map((l) => JSON.stringify(l))
             .join('\n')}`,
         );
+    expect(bad).toEqual([]);
   });
 
   it('announces each address from its preferred node: the client gets three node names', async () => {
@@ -238,8 +310,8 @@ describeNet('speakers against a real API server', () => {
   }, 40_000);
 
   it('moves the address of a hard-failed node (SIGKILL + cable cut) and the other two never stop', async () => {
-    const probe = topo.probe(TESTBED, IPS, 10, 1500, 200);
-    await sleep(1000);
+    const probe = topo.probe(TESTBED, IPS, 10, 1500, PROBE_TIMEOUT_MS);
+    expect(await answeredBy(probe, IPS, 10_000)).toBe(true);
     const failedAt = Date.now();
     speakers.get('node-1')!.child.kill('SIGKILL');
     await topo.setLink('node-1', false);
@@ -253,9 +325,10 @@ describeNet('speakers against a real API server', () => {
         50,
       ),
     ).toBe(true);
-    await new Promise((r) => setTimeout(r, 500));
-    probe.stop();
     const first = probe.results.find((r) => r.ip === IPS[0] && r.t > failedAt && r.node === 'node-2');
+    // Keep probing a while after the move: nothing may be lost after it either.
+    expect(await answeredAfter(probe, IPS, first!.t, 20, 10_000)).toBe(true);
+    probe.stop();
     const moved = summary(probe.results, IPS[0]!);
     console.log(
       `hard failure: ${IPS[0]} answered from node-2 ${first!.t - failedAt} ms after the kill; ${moved.lost} of ${moved.sent} probes lost`,
@@ -278,10 +351,11 @@ describeNet('speakers against a real API server', () => {
   }, 60_000);
 
   it('moves an IPv6 address of a hard-failed node (SIGKILL + cable cut) with an unsolicited NA', async () => {
+    await api.index(NS, 'web-public-6', V6, ['node-2', 'node-1']);
     expect(await answers(V6, 'node-2', 10_000)).toBe(true);
     expect(await answers(IPS[1]!, 'node-2', 10_000)).toBe(true);
-    const probe = topo.probe(TESTBED, [V6, IPS[0]!, IPS[2]!], 10, 1500, 200);
-    await sleep(1000);
+    const probe = topo.probe(TESTBED, [V6, IPS[0]!, IPS[2]!], 10, 1500, PROBE_TIMEOUT_MS);
+    expect(await answeredBy(probe, [V6, IPS[0]!, IPS[2]!], 10_000)).toBe(true);
     const failedAt = Date.now();
     speakers.get('node-2')!.child.kill('SIGKILL');
     await topo.setLink('node-2', false);
@@ -289,9 +363,9 @@ describeNet('speakers against a real API server', () => {
     expect(await topo.until(async () => (probe.results.some(movedTo1) ? true : undefined), 12_000, 50)).toBe(
       true,
     );
-    await sleep(500);
-    probe.stop();
     const first = probe.results.find(movedTo1)!;
+    expect(await answeredAfter(probe, [V6, IPS[0]!, IPS[2]!], first.t, 20, 10_000)).toBe(true);
+    probe.stop();
     const moved = summary(probe.results, V6);
     console.log(
       `IPv6 hard failure: ${V6} answered from node-1 ${first.t - failedAt} ms after the kill; ${moved.lost} of ${moved.sent} probes lost`,
@@ -311,8 +385,8 @@ describeNet('speakers against a real API server', () => {
   }, 60_000);
 
   it('hands over make-before-break on SIGTERM without losing a probe', async () => {
-    const probe = topo.probe(TESTBED, IPS, 10, 800, 500);
-    await new Promise((r) => setTimeout(r, 1000));
+    const probe = topo.probe(TESTBED, IPS, 10, 800, PROBE_TIMEOUT_MS);
+    expect(await answeredBy(probe, IPS, 10_000)).toBe(true);
     const node2 = speakers.get('node-2')!;
     const stoppedAt = Date.now();
     node2.child.kill('SIGTERM');
@@ -333,35 +407,6 @@ describeNet('speakers against a real API server', () => {
     expect(await topo.addressesOn('node-2')).toEqual([]);
     await start('node-2');
     expect(await answers(IPS[1]!, 'node-2', 15_000)).toBe(true);
-  }, 60_000);
-
-  it('cut off from the API alone, yields what the others take over and takes nothing new', async () => {
-    expect(await answers(IPS[2]!, 'node-3', 10_000)).toBe(true);
-    await relay.stop();
-    const node3 = speakers.get('node-3')!;
-    expect(
-      await node3.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('view is stale'), 10_000),
-    ).toBeDefined();
-    // node-1, next for IPS[2], takes it once node-3's lease is dead to it; node-3's probe (every
-    // STALE_PROBE_MS while stale) finds node-1 answering and lets go.
-    expect(await answers(IPS[2]!, 'node-1', 15_000)).toBe(true);
-    expect(await released('node-3', IPS[2]!, 10_000)).toBe(true);
-    expect(
-      await node3.waitForLog(
-        (l) => l.msg === 'withdrew the address' && l.reason === 'AnsweredElsewhere',
-        5_000,
-      ),
-    ).toBeDefined();
-    // A new index that node-3 would own; node-1 is the next candidate and takes it, node-3 must not.
-    await api.index(NS, 'web-public-3', '192.0.2.203', ['node-3', 'node-1']);
-    expect(await answers('192.0.2.203', 'node-1', 15_000)).toBe(true);
-    expect(await topo.addressesOn('node-3')).not.toContain('192.0.2.203');
-    expect(await api.announcingNode(NS, 'web-public-3')).toBe('node-1');
-
-    // Back on the API: node-3 is first for both again and takes them back make-before-break.
-    await relay.start();
-    expect(await answers('192.0.2.203', 'node-3', 15_000)).toBe(true);
-    expect(await answers(IPS[2]!, 'node-3', 15_000)).toBe(true);
   }, 60_000);
 
   it('puts back an address that something else removed from its interface', async () => {
@@ -409,7 +454,7 @@ describeNet('speakers against a real API server', () => {
     // kill; the kernel removes expired addresses on a whole-second timer.
     expect(await released('node-1', IPS[0]!, 6_000)).toBe(true);
     console.log(`SIGKILL: ${IPS[0]} left node-1's interface ${Date.now() - killedAt} ms after the kill`);
-    // The next live candidate answers (node-2, or node-3 if an earlier test left node-2 down).
+    // The next candidate answers.
     const next = await topo.until(
       async () => {
         const node = await topo.fetchFromClient(IPS[0]!, 300);
@@ -418,17 +463,8 @@ describeNet('speakers against a real API server', () => {
       10_000,
       50,
     );
-    expect(['node-2', 'node-3']).toContain(next);
+    expect(next).toBe('node-2');
     await start('node-1');
     expect(await answers(IPS[0]!, 'node-1', 15_000)).toBe(true);
   }, 60_000);
-
-  it('keeps every speaker command and status write free of failures', () => {
-    const bad = [...speakers.values()].flatMap((s) =>
-      s.logs.filter(
-        (l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr',
-      ),
-    );
-    expect(bad).toEqual([]);
-  });
 });
