@@ -14,7 +14,12 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // postject is a devDependency (package.json), so this works offline.
 const POSTJECT = join(root, 'node_modules', '.bin', 'postject');
 
-/** The esbuild options of every bundle of this project (scripts/esbuild-options.json). */
+/**
+ * The esbuild options of every bundle of this project (scripts/esbuild-options.json). Its `define`
+ * turns off ws's optional native add-ons (bufferutil, utf-8-validate; ws comes with
+ * @kubernetes/client-node): ws tries to require them at load, and in a single-executable binary a
+ * require() of anything but a built-in prints a warning on stderr at every start.
+ */
 export const ESBUILD_OPTIONS = JSON.parse(
   readFileSync(join(root, 'scripts', 'esbuild-options.json'), 'utf8'),
 );
