@@ -17,7 +17,7 @@ import {
   type V1Lease,
 } from '@kubernetes/client-node';
 import { GROUP, INTERNAL_GROUP, LEASE_PREFIX, type LeaseState } from '../../lib/model';
-import { parseBalancer, parseIndex, parseLease } from '../../lib/speaker/parse';
+import { readSpeakerBalancer, readSpeakerIndex, readSpeakerLease } from '../../lib/speaker/objects';
 import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
 import { Informer } from './informer';
 
@@ -33,10 +33,18 @@ export interface ClusterView {
   /** Every collection listed and its watch answering. */
   synced(): boolean;
   leases(): LeaseState[];
+  /** The well-formed L2LBServices. */
   indices(): SpeakerIndex[];
+  /** L2LBServices with a malformed spec, and what is wrong with each: nothing is announced for them. */
+  malformed(): MalformedIndex[];
   balancers(): SpeakerBalancer[];
   /** resourceVersion of this node's Lease as last seen through the watch (opaque: compare for equality). */
   ownLeaseVersion(): string | undefined;
+}
+
+export interface MalformedIndex {
+  index: SpeakerIndex;
+  problems: readonly string[];
 }
 
 const VERSION = 'v1alpha1';
@@ -60,7 +68,40 @@ function timeout(ms: number, options?: ConfigurationOptions): ConfigurationOptio
   };
 }
 
-const status = (e: unknown): number | undefined => (e instanceof ApiException ? e.code : undefined);
+/** A request the API refused: its status code, and a message naming what was asked. */
+class RefusedError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const status = (e: unknown): number | undefined =>
+  e instanceof RefusedError || e instanceof ApiException ? e.code : undefined;
+
+/**
+ * The API's own message of a refused request, naming what was asked (`patch status of shop/web-0:
+ * HTTP 404: ... not found`): the library's ApiException message holds the whole body and headers.
+ */
+async function asked<T>(what: string, request: Promise<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (e) {
+    if (!(e instanceof ApiException)) throw e;
+    let detail = '';
+    try {
+      const body: unknown = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+      const message =
+        typeof body === 'object' && body !== null && 'message' in body ? body.message : undefined;
+      detail = typeof message === 'string' ? `: ${message}` : '';
+    } catch {
+      // not JSON: the status code says enough
+    }
+    throw new RefusedError(e.code, `${what}: HTTP ${e.code}${detail}`);
+  }
+}
 
 /** A list as the API returns it, untyped: the parsers in lib/ read the same JSON as from the watch. */
 type RawList = KubernetesListObject<KubernetesObject>;
@@ -107,15 +148,12 @@ export class KubeCluster implements ClusterApi, ClusterView {
         kc,
         `/apis/${group}/${version}/${namespace ? `namespaces/${namespace}/` : ''}${plural}`,
         async () =>
-          (namespace
-            ? await this.custom.listNamespacedCustomObject(
-                { group, version, namespace, plural },
-                timeout(10_000),
-              )
-            : await this.custom.listClusterCustomObject(
-                { group, version, plural },
-                timeout(10_000),
-              )) as RawList,
+          (await asked(
+            `list ${plural}`,
+            namespace
+              ? this.custom.listNamespacedCustomObject({ group, version, namespace, plural }, timeout(10_000))
+              : this.custom.listClusterCustomObject({ group, version, plural }, timeout(10_000)),
+          )) as RawList,
         idleMs,
         changed,
         failed,
@@ -161,21 +199,32 @@ export class KubeCluster implements ClusterApi, ClusterView {
   }
 
   leases(): LeaseState[] {
-    return this.leaseInformer.list().map(parseLease).filter(defined);
+    return this.leaseInformer.list().map(readSpeakerLease).filter(defined);
   }
 
-  indices(): SpeakerIndex[] {
+  /** Every L2LBService read, with this speaker's own status writes standing in (see `written`). */
+  private readIndices(): MalformedIndex[] {
     const now = performance.now();
     const seen = this.indexInformer.list().map((o) => {
       const mine = this.written.get(keyOf(o));
       if (mine && mine.until <= now) this.written.delete(keyOf(o));
       return mine && mine.until > now ? mine.object : o;
     });
-    return seen.map(parseIndex).filter(defined);
+    return seen.map(readSpeakerIndex).filter(defined);
+  }
+
+  indices(): SpeakerIndex[] {
+    return this.readIndices()
+      .filter((r) => r.problems.length === 0)
+      .map((r) => r.index);
+  }
+
+  malformed(): MalformedIndex[] {
+    return this.readIndices().filter((r) => r.problems.length > 0);
   }
 
   balancers(): SpeakerBalancer[] {
-    return this.balancerInformer.list().map(parseBalancer).filter(defined);
+    return this.balancerInformer.list().map(readSpeakerBalancer).filter(defined);
   }
 
   ownLeaseVersion(): string | undefined {
@@ -188,9 +237,12 @@ export class KubeCluster implements ClusterApi, ClusterView {
 
   private async readLease(): Promise<V1Lease | undefined> {
     try {
-      return await this.coordination.readNamespacedLease(
-        { name: this.leaseName, namespace: this.settings.namespace },
-        timeout(this.timeoutMs),
+      return await asked(
+        `read lease ${this.leaseName}`,
+        this.coordination.readNamespacedLease(
+          { name: this.leaseName, namespace: this.settings.namespace },
+          timeout(this.timeoutMs),
+        ),
       );
     } catch (e) {
       if (status(e) === 404) return undefined;
@@ -213,21 +265,27 @@ export class KubeCluster implements ClusterApi, ClusterView {
       change(spec, base);
       try {
         this.lease = base?.metadata?.resourceVersion
-          ? await this.coordination.replaceNamespacedLease(
-              { name: this.leaseName, namespace, body: { ...base, spec } },
-              timeout(this.timeoutMs),
+          ? await asked(
+              `update lease ${this.leaseName}`,
+              this.coordination.replaceNamespacedLease(
+                { name: this.leaseName, namespace, body: { ...base, spec } },
+                timeout(this.timeoutMs),
+              ),
             )
-          : await this.coordination.createNamespacedLease(
-              {
-                namespace,
-                body: {
-                  apiVersion: 'coordination.k8s.io/v1',
-                  kind: 'Lease',
-                  metadata: { name: this.leaseName, namespace },
-                  spec,
+          : await asked(
+              `create lease ${this.leaseName}`,
+              this.coordination.createNamespacedLease(
+                {
+                  namespace,
+                  body: {
+                    apiVersion: 'coordination.k8s.io/v1',
+                    kind: 'Lease',
+                    metadata: { name: this.leaseName, namespace },
+                    spec,
+                  },
                 },
-              },
-              timeout(this.timeoutMs),
+                timeout(this.timeoutMs),
+              ),
             );
         return;
       } catch (e) {
@@ -274,16 +332,19 @@ export class KubeCluster implements ClusterApi, ClusterView {
     this.writing.set(key, seen);
     let written: KubernetesObject;
     try {
-      written = (await this.custom.patchNamespacedCustomObjectStatus(
-        {
-          group: INTERNAL_GROUP,
-          version: VERSION,
-          namespace: update.namespace,
-          plural: 'l2lbservices',
-          name: update.name,
-          body,
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, timeout(5000)),
+      written = (await asked(
+        `patch status of ${key}`,
+        this.custom.patchNamespacedCustomObjectStatus(
+          {
+            group: INTERNAL_GROUP,
+            version: VERSION,
+            namespace: update.namespace,
+            plural: 'l2lbservices',
+            name: update.name,
+            body,
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch, timeout(5000)),
+        ),
       )) as KubernetesObject;
     } finally {
       this.writing.delete(key);

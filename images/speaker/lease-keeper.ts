@@ -1,7 +1,7 @@
 // Lease keeping: renews this node's Lease, follows the peers' Leases, and says how long the view
-// and each speaker count as alive, all on the local monotonic clock (lib/speaker/lease.ts).
+// and each speaker count as alive, all on the local monotonic clock (lib/objects/lease.ts).
 import type { SpeakerConfig } from '../../lib/speaker/config';
-import { liveUntil, observeLeases, type LeaseSighting } from '../../lib/speaker/lease';
+import { liveUntil, observeLeases, type LeaseSighting } from '../../lib/objects';
 import type { Clock } from '../../lib/speaker/ports';
 import type { ClusterApi, ClusterView } from './cluster';
 import type { Logger } from './log';

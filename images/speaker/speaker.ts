@@ -3,6 +3,7 @@
 // writes the L2LBService status. Speaker runs decide() on every change and on the timer it asks
 // for, and hands each part of the decision to the part that carries it out.
 import type { SpeakerConfig } from '../../lib/speaker/config';
+import { clampMessage } from '../../lib/messages';
 import { decide } from '../../lib/speaker/decide';
 import { addressSeries } from '../../lib/speaker/series';
 import { filteredAddresses } from '../../lib/speaker/firewall';
@@ -29,6 +30,8 @@ export class Speaker {
   private again = false;
   private timer?: NodeJS.Timeout;
   private readonly refused = new Set<string>();
+  /** The malformed L2LBServices logged, with what was said of each. */
+  private malformedLogged = new Map<string, string>();
   private viewFresh = false;
 
   constructor(
@@ -145,6 +148,7 @@ export class Speaker {
       this.metrics.viewFresh.set(d.viewFresh ? 1 : 0);
     }
     this.logRefusals(d.refusals);
+    this.refuseMalformed(d.viewFresh);
     this.addresses.follow(d, now);
     // The filter covers an address before it reaches the interface, and lets it go in the run
     // after it left (a changed held set always runs decide() again).
@@ -171,6 +175,28 @@ export class Speaker {
     }
     this.refused.clear();
     for (const k of now) this.refused.add(k);
+  }
+
+  /**
+   * L2LBServices with a malformed spec never reach decide() (nothing is announced for them; an
+   * address held for one is withdrawn as for a deleted one). Each is logged once per change and
+   * gets `Announced=False`, reason `InvalidSpec`, with a message naming the object and the fields;
+   * the message names no node, so every speaker writes the same status and only the first writes.
+   * Like every status, written only with a fresh view.
+   */
+  private refuseMalformed(fresh: boolean): void {
+    const now = new Map<string, string>();
+    for (const { index, problems } of this.cluster.malformed()) {
+      const message = clampMessage(problems.join('; '));
+      now.set(index.key, message);
+      if (this.malformedLogged.get(index.key) !== message)
+        this.log.warn('refusing a malformed L2LBService: nothing is announced for it', {
+          index: index.key,
+          problems,
+        });
+      if (fresh) this.status.refused(index, 'InvalidSpec', message);
+    }
+    this.malformedLogged = now;
   }
 
   /** l2lb_speaker_address_announced (and the total) for what the speaker holds now. */

@@ -2,7 +2,7 @@
 // object, a failed write retried after a pause.
 import { notAnnouncedStatus } from '../../lib/speaker/status';
 import type { Clock } from '../../lib/speaker/ports';
-import type { StatusUpdate } from '../../lib/speaker/types';
+import type { SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
 import type { ClusterApi, ClusterView } from './cluster';
 import type { Logger } from './log';
 import { errorText } from './util';
@@ -52,15 +52,13 @@ export class StatusWriter {
   /** Says in the index's status why this node does not announce `address` (an announcement failed). */
   notAnnounced(indexKey: string | undefined, address: string, reason: string, message: string): void {
     const index = this.cluster.indices().find((i) => i.key === indexKey);
-    if (!index) return;
-    const now = this.clock.now();
+    if (index) this.refused(index, reason, `${address}: ${message} on ${this.node}`);
+  }
+
+  /** Writes `Announced=False` with `reason` and `message` unless the status says so already. */
+  refused(index: SpeakerIndex, reason: string, message: string): void {
     // The condition's lastTransitionTime is for people: the wall clock.
-    for (const u of notAnnouncedStatus(
-      index,
-      reason,
-      `${address}: ${message} on ${this.node}`,
-      this.clock.wallNow(),
-    ))
-      this.write(u, now);
+    for (const u of notAnnouncedStatus(index, reason, message, this.clock.wallNow()))
+      this.write(u, this.clock.now());
   }
 }

@@ -10,6 +10,7 @@ import {
   type Condition,
 } from '../model';
 import { isRec, obj, str } from '../json';
+import { quote } from '../messages';
 import type { Parsed } from './parsed';
 
 /** The fields of an L2LBService this module reads, as a jqFilter or `l2lbServiceFields` cut them. */
@@ -31,6 +32,8 @@ export interface L2LBServiceFields {
   address?: unknown;
   /** `spec.nodes`. */
   nodes?: unknown;
+  /** `spec.ports`, when the reader needs them (the speaker opens only these on the address). */
+  ports?: unknown;
   /** `status`, when the reader needs it (the control loop reads only `announcingNode`). */
   status?: unknown;
 }
@@ -40,6 +43,12 @@ export interface L2LBServiceStatus {
   announcingNode?: string;
   announcedSince?: string;
   announced?: Condition;
+}
+
+/** One entry of `spec.ports`: the only protocol/port pairs that answer on the address. */
+export interface L2LBServicePort {
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
 }
 
 export interface L2LBServiceRecord {
@@ -55,8 +64,16 @@ export interface L2LBServiceRecord {
   /** Canonical text; '' when nothing is allocated or the text is no address. */
   address: string;
   nodes: string[];
+  /** The well-formed entries of `spec.ports`. */
+  ports: L2LBServicePort[];
   specHash: string;
   status: L2LBServiceStatus;
+  /**
+   * What is malformed in the spec, each naming the object and the field: an address that is no IP
+   * address, nodes or ports of the wrong shape. The speaker announces nothing for such an object;
+   * the control loop rewrites the spec it owns.
+   */
+  problems: string[];
 }
 
 /** The fields from a whole L2LBService object as the API returns it. */
@@ -77,6 +94,7 @@ export function l2lbServiceFields(object: unknown): L2LBServiceFields {
     specHash: obj(meta.annotations)[ANNOTATION_SPEC_HASH],
     address: spec.loadBalancerIP,
     nodes: spec.nodes,
+    ports: spec.ports,
     status: o.status,
   };
 }
@@ -125,9 +143,61 @@ function canonical(v: unknown): string {
   return isCanonicalAddress(raw) ? raw : (canonicalAddress(raw) ?? '');
 }
 
+/** A value of the wrong shape, shown short (bounded: a tenant may have written it). */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return quote(v, 64);
+  const json = JSON.stringify(v);
+  return json.length <= 64 ? json : `${json.slice(0, 64)}... (${json.length} characters)`;
+}
+
+const PROTOCOLS: readonly string[] = ['TCP', 'UDP', 'SCTP'];
+
+/** `spec.ports`: the well-formed entries (protocol TCP when absent) and what is wrong with the rest. */
+function readPorts(v: unknown, problems: string[]): L2LBServicePort[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    problems.push(`spec.ports: want a list, got ${shown(v)}`);
+    return [];
+  }
+  return v.flatMap((p: unknown, i): L2LBServicePort[] => {
+    const o = obj(p);
+    const port = o.port;
+    const protocol = o.protocol ?? 'TCP';
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      problems.push(`spec.ports[${i}].port: want a port number (1-65535), got ${shown(port)}`);
+      return [];
+    }
+    if (typeof protocol !== 'string' || !PROTOCOLS.includes(protocol)) {
+      problems.push(`spec.ports[${i}].protocol: want TCP, UDP or SCTP, got ${shown(protocol)}`);
+      return [];
+    }
+    return [{ port, protocol: protocol as L2LBServicePort['protocol'] }];
+  });
+}
+
+/** What is wrong with `spec.loadBalancerIP` and `spec.nodes`, if anything. */
+function specProblems(fields: L2LBServiceFields, address: string): string[] {
+  const problems: string[] = [];
+  const raw = fields.address;
+  if (raw !== undefined && raw !== null && (typeof raw !== 'string' || (raw.trim() !== '' && !address)))
+    problems.push(`spec.loadBalancerIP: want an IP address, got ${shown(raw)}`);
+  const nodes = fields.nodes;
+  if (nodes !== undefined && nodes !== null) {
+    if (!Array.isArray(nodes)) problems.push(`spec.nodes: want a list of node names, got ${shown(nodes)}`);
+    else
+      nodes.forEach((n: unknown, i) => {
+        if (typeof n !== 'string' || n === '')
+          problems.push(`spec.nodes[${i}]: want a node name, got ${shown(n)}`);
+      });
+  }
+  return problems;
+}
+
 /**
  * One L2LBService. Refused only without a name; what a reader needs beyond that (the control loop
- * needs the Service, L2LoadBalancer and index labels) it checks on the record, by field.
+ * needs the Service, L2LoadBalancer and index labels) it checks on the record, by field. A
+ * malformed spec is listed in `problems`, the same for every reader.
  */
 export function readL2LBService(fields: L2LBServiceFields): Parsed<L2LBServiceRecord> {
   const name = str(fields.name);
@@ -137,6 +207,10 @@ export function readL2LBService(fields: L2LBServiceFields): Parsed<L2LBServiceRe
       ok: false,
       error: `L2LBService in namespace ${namespace || '(none)'}: metadata.name is missing`,
     };
+  const address = canonical(fields.address);
+  const problems = specProblems(fields, address);
+  const ports = readPorts(fields.ports, problems);
+  const where = `L2LBService ${namespace || '(none)'}/${name}`;
   const indexText = fields.index;
   const index =
     typeof indexText === 'string' && /^(0|[1-9][0-9]{0,5})$/.test(indexText) ? Number(indexText) : undefined;
@@ -152,10 +226,12 @@ export function readL2LBService(fields: L2LBServiceFields): Parsed<L2LBServiceRe
       },
       l2lbName: str(fields.l2lbName) ?? '',
       index,
-      address: canonical(fields.address),
+      address,
       nodes: strings(fields.nodes),
+      ports,
       specHash: str(fields.specHash) ?? '',
       status: isRec(fields.status) ? readL2LBServiceStatus(fields.status) : { ingress: [] },
+      problems: problems.map((p) => `${where}: ${p}`),
     },
   };
 }

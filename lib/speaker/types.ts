@@ -1,6 +1,7 @@
 // What the speaker knows and what it decides, as plain data. The shell (images/speaker) fills a
 // SpeakerView from the API and the network, calls decide(), and carries the decision out.
 import type { Condition, GarpSettings } from '../model';
+import type { L2LBServicePort } from '../objects';
 import type { TakeoverCause } from './heartbeat/combine';
 import type { Verdict } from './heartbeat/liveness';
 import type { SpeakerPool } from './pools';
@@ -34,10 +35,8 @@ export interface SpeakerIndex {
   status: IndexStatus;
 }
 
-export interface ServicePort {
-  port: number;
-  protocol: 'TCP' | 'UDP' | 'SCTP';
-}
+/** An entry of `spec.ports`, as lib/objects reads it for the control loop and the speaker alike. */
+export type ServicePort = L2LBServicePort;
 
 /** One L2LoadBalancer, reduced to its pool and its interfaces. */
 export interface SpeakerBalancer {

@@ -3,7 +3,8 @@
 import { parseArpingDad, parseNdiscProbe, parseIpAddrJson } from '../../images/speaker/netops';
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import { chooseInterface, ownAddresses, type RouteTable } from '../../lib/speaker/interface';
-import { parseBalancer, parseIndex, parseLease } from '../../lib/speaker/parse';
+import { l2lbServiceFields, readL2LBService } from '../../lib/objects';
+import { readSpeakerBalancer, readSpeakerIndex, readSpeakerLease } from '../../lib/speaker/objects';
 import { canonicalAddress, parseSpeakerPool, poolContains } from '../../lib/speaker/pools';
 
 describe('speaker configuration', () => {
@@ -83,7 +84,7 @@ describe('speaker configuration', () => {
 
 describe('parsing API objects', () => {
   it('reads an L2LBService as kubectl shows it', () => {
-    const index = parseIndex({
+    const read = readSpeakerIndex({
       apiVersion: 'internal.network.deckhouse.io/v1alpha1',
       kind: 'L2LBService',
       metadata: {
@@ -115,7 +116,8 @@ describe('parsing API objects', () => {
         ],
       },
     });
-    expect(index).toEqual({
+    expect(read?.problems).toEqual([]);
+    expect(read?.index).toEqual({
       key: 'shop/web-public-0',
       namespace: 'shop',
       name: 'web-public-0',
@@ -136,8 +138,8 @@ describe('parsing API objects', () => {
     });
   });
 
-  it('reads a malformed L2LBService without throwing: bad ports and nodes are left out', () => {
-    const index = parseIndex({
+  it('refuses a malformed L2LBService, naming the object and every bad field, without throwing', () => {
+    const read = readSpeakerIndex({
       metadata: { name: 'web-public-0', namespace: 'shop' },
       spec: {
         loadBalancerIP: ['192.0.2.10'],
@@ -146,27 +148,63 @@ describe('parsing API objects', () => {
       },
       status: 'announced',
     });
-    expect(index).toEqual(
-      expect.objectContaining({
-        address: '',
-        nodes: [],
-        ports: [{ port: 8080, protocol: 'TCP' }],
-        status: { ingress: [] },
-      }),
+    expect(read?.problems).toEqual([
+      'L2LBService shop/web-public-0: spec.loadBalancerIP: want an IP address, got ["192.0.2.10"]',
+      'L2LBService shop/web-public-0: spec.nodes: want a list of node names, got "node-a"',
+      'L2LBService shop/web-public-0: spec.ports[0].port: want a port number (1-65535), got "443"',
+      'L2LBService shop/web-public-0: spec.ports[1].port: want a port number (1-65535), got 70000',
+      'L2LBService shop/web-public-0: spec.ports[2].protocol: want TCP, UDP or SCTP, got "ICMP"',
+      'L2LBService shop/web-public-0: spec.ports[3].port: want a port number (1-65535), got nothing',
+    ]);
+    expect(read?.index).toEqual(
+      expect.objectContaining({ address: '', nodes: [], ports: [{ port: 8080, protocol: 'TCP' }] }),
     );
   });
 
-  it('counts an unparseable or empty loadBalancerIP as no address', () => {
+  it('refuses a loadBalancerIP that is no address, and reads an absent or empty one as none yet', () => {
     expect(
-      parseIndex({ metadata: { name: 'x', namespace: 'n' }, spec: { loadBalancerIP: 'not-an-ip' } })?.address,
-    ).toBe('');
-    expect(parseIndex({ metadata: { name: 'x', namespace: 'n' }, spec: {} })?.address).toBe('');
+      readSpeakerIndex({ metadata: { name: 'x', namespace: 'n' }, spec: { loadBalancerIP: 'not-an-ip' } })
+        ?.problems,
+    ).toEqual(['L2LBService n/x: spec.loadBalancerIP: want an IP address, got "not-an-ip"']);
+    for (const spec of [{}, { loadBalancerIP: '' }]) {
+      const read = readSpeakerIndex({ metadata: { name: 'x', namespace: 'n' }, spec });
+      expect(read?.problems).toEqual([]);
+      expect(read?.index.address).toBe('');
+    }
+  });
+
+  it('quotes a huge bad value short: a tenant cannot blow up the status message', () => {
+    const read = readSpeakerIndex({
+      metadata: { name: 'x', namespace: 'n' },
+      spec: { loadBalancerIP: 'x'.repeat(40_000) },
+    });
+    expect(read?.problems[0]?.length).toBeLessThan(200);
+    expect(read?.problems[0]).toContain('(40000 characters)');
+  });
+
+  it('gives the control loop the very same reading, problems included (one parser for both)', () => {
+    const object = {
+      metadata: {
+        name: 'web-public-0',
+        namespace: 'shop',
+        labels: { 'network.deckhouse.io/parent-service': 'web' },
+      },
+      spec: { loadBalancerIP: '192.0.2.010', nodes: ['node-a', 7], serviceRef: { name: 'web' } },
+    };
+    const shared = readL2LBService(l2lbServiceFields(object));
+    const speaker = readSpeakerIndex(object);
+    expect(shared.ok && shared.value.problems).toEqual(speaker?.problems);
+    expect(speaker?.problems).toEqual([
+      'L2LBService shop/web-public-0: spec.loadBalancerIP: want an IP address, got "192.0.2.010"',
+      'L2LBService shop/web-public-0: spec.nodes[1]: want a node name, got 7',
+    ]);
+    expect(shared.ok && shared.value.service).toEqual(speaker?.index.service);
   });
 
   it('reads speaker Leases only, and a Lease without a holder as released', () => {
     const meta = { name: 'l2lb-speaker-node-a', namespace: 'd8-l2-load-balancer' };
     expect(
-      parseLease({
+      readSpeakerLease({
         metadata: meta,
         spec: { holderIdentity: 'node-a', renewTime: '2025-01-01T00:00:00.000000Z', leaseDurationSeconds: 3 },
       }),
@@ -176,16 +214,18 @@ describe('parsing API objects', () => {
       durationSeconds: 3,
     });
     expect(
-      parseLease({
+      readSpeakerLease({
         metadata: meta,
         spec: { renewTime: '2025-01-01T00:00:00.000000Z', leaseDurationSeconds: 3 },
       }),
     ).toEqual({ node: 'node-a', durationSeconds: 3 });
-    expect(parseLease({ metadata: { name: 'kube-scheduler' }, spec: {} })).toBeUndefined();
+    expect(readSpeakerLease({ metadata: { name: 'kube-scheduler' }, spec: {} })).toBeUndefined();
+    // The prefix alone names no node.
+    expect(readSpeakerLease({ metadata: { name: 'l2lb-speaker-' }, spec: {} })).toBeUndefined();
   });
 
   it('reads an L2LoadBalancer pool of CIDRs, ranges and single addresses', () => {
-    const b = parseBalancer({
+    const b = readSpeakerBalancer({
       metadata: { name: 'public' },
       spec: {
         addressPool: ['192.0.2.0/28', '198.51.100.10-198.51.100.20', '203.0.113.7', '2001:db8::/120'],
@@ -207,7 +247,7 @@ describe('parsing API objects', () => {
   });
 
   it('refuses pool entries reaching into non-unicast space and impossible interface names, naming each', () => {
-    const b = parseBalancer({
+    const b = readSpeakerBalancer({
       metadata: { name: 'public' },
       spec: {
         addressPool: ['0.0.0.0/0', '224.0.0.0/24', '127.0.0.0/30', 'fe80::/64', '198.51.100.0/28'],

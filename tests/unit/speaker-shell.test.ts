@@ -2,12 +2,13 @@
 // jest's fake clock: what happens to every address at start and on SIGTERM.
 import { parseSpeakerConfig } from '../../lib/speaker/config';
 import type { RouteTable } from '../../lib/speaker/interface';
-import { microTime } from '../../lib/speaker/lease';
+import { microTime } from '../../lib/objects';
+import { readSpeakerIndex } from '../../lib/speaker/objects';
 import { ForeignAddressError, type DuplicateProbe, type NetworkOps } from '../../lib/speaker/ports';
 import { parseSpeakerPool } from '../../lib/speaker/pools';
 import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
 import type { LeaseState } from '../../lib/model';
-import type { ClusterApi, ClusterView } from '../../images/speaker/cluster';
+import type { ClusterApi, ClusterView, MalformedIndex } from '../../images/speaker/cluster';
 import { jsonLogger } from '../../images/speaker/log';
 import { SpeakerMetrics } from '../../images/speaker/metrics';
 import { Speaker } from '../../images/speaker/speaker';
@@ -18,6 +19,7 @@ class FakeCluster implements ClusterApi, ClusterView {
   onChange: () => void = () => undefined;
   readonly others = new Set(['node-b']);
   indicesList: SpeakerIndex[] = [];
+  malformedList: MalformedIndex[] = [];
   readonly statuses: StatusUpdate[] = [];
 
   synced(): boolean {
@@ -28,6 +30,9 @@ class FakeCluster implements ClusterApi, ClusterView {
   }
   indices(): SpeakerIndex[] {
     return this.indicesList;
+  }
+  malformed(): MalformedIndex[] {
+    return this.malformedList;
   }
   balancers(): SpeakerBalancer[] {
     return [{ name: 'public', pool: parseSpeakerPool(['192.0.2.0/24']), interfaces: [] }];
@@ -44,11 +49,12 @@ class FakeCluster implements ClusterApi, ClusterView {
   }
   async patchStatus(u: StatusUpdate): Promise<void> {
     this.statuses.push(u);
-    this.indicesList = this.indicesList.map((i) =>
+    const written = (i: SpeakerIndex): SpeakerIndex =>
       i.namespace === u.namespace && i.name === u.name
         ? { ...i, status: { ...u.status, ...(u.clearAnnouncer ? { announcingNode: undefined } : {}) } }
-        : i,
-    );
+        : i;
+    this.indicesList = this.indicesList.map(written);
+    this.malformedList = this.malformedList.map((m) => ({ ...m, index: written(m.index) }));
   }
   /** Another node's speaker reports that it announces the index now. */
   announcedBy(name: string, node: string): void {
@@ -119,8 +125,15 @@ const index = (name: string, address: string, nodes: string[]): SpeakerIndex => 
   status: { ingress: [] },
 });
 
-function setup(): { cluster: FakeCluster; net: FakeNetwork; speaker: Speaker; metrics: SpeakerMetrics } {
+function setup(): {
+  cluster: FakeCluster;
+  net: FakeNetwork;
+  speaker: Speaker;
+  metrics: SpeakerMetrics;
+  warnings: Record<string, unknown>[];
+} {
   const { config } = parseSpeakerConfig({ NODE_NAME: 'node-a' });
+  const warnings: Record<string, unknown>[] = [];
   const cluster = new FakeCluster();
   const net = new FakeNetwork();
   const metrics = new SpeakerMetrics();
@@ -129,11 +142,11 @@ function setup(): { cluster: FakeCluster; net: FakeNetwork; speaker: Speaker; me
     cluster,
     net,
     { now: () => Date.now(), wallNow: () => Date.now() },
-    jsonLogger('error', {}, () => undefined),
+    jsonLogger('warn', {}, (line) => warnings.push(JSON.parse(line) as Record<string, unknown>)),
     metrics,
   );
   cluster.onChange = () => speaker.changed();
-  return { cluster, net, speaker, metrics };
+  return { cluster, net, speaker, metrics, warnings };
 }
 
 const advance = (ms: number): Promise<void> => jest.advanceTimersByTimeAsync(ms);
@@ -173,6 +186,60 @@ describe('the speaker shell', () => {
     expect(net.renewals.at(-1)).toEqual(['192.0.2.10']);
     await stop(speaker);
     expect([...net.foreignAddresses].sort()).toEqual(['192.0.2.50', '192.0.2.51']);
+  });
+
+  it('refuses a malformed L2LBService: one log line, Announced=False InvalidSpec naming the field, nothing announced', async () => {
+    const { cluster, net, speaker, warnings } = setup();
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a'])];
+    void speaker.start();
+    await advance(300);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+    // web-0 is edited into a malformed object (a port given as text), and web-1 arrives malformed.
+    const object = (name: string, address: string, spec: Record<string, unknown>): unknown => ({
+      apiVersion: 'internal.network.deckhouse.io/v1alpha1',
+      kind: 'L2LBService',
+      metadata: {
+        name,
+        namespace: 'shop',
+        creationTimestamp: '2025-01-01T00:00:00Z',
+        labels: { 'network.deckhouse.io/l2-load-balancer': 'public' },
+      },
+      spec: { loadBalancerIP: address, serviceRef: { namespace: 'shop', name: 'web' }, ...spec },
+    });
+    cluster.indicesList = [];
+    cluster.malformedList = [
+      object('web-0', '192.0.2.10', { nodes: ['node-a'], ports: [{ port: '443', protocol: 'TCP' }] }),
+      object('web-1', '192.0.2.11', { nodes: 'node-a', ports: [{ port: 443 }] }),
+    ].map((o) => readSpeakerIndex(o)!);
+    speaker.changed();
+    await advance(300);
+    expect([...net.addresses]).toEqual([]);
+    const refusals = (): Record<string, unknown>[] =>
+      warnings.filter((w) => w.msg === 'refusing a malformed L2LBService: nothing is announced for it');
+    expect(refusals().map((w) => [w.index, w.problems])).toEqual([
+      ['shop/web-0', ['L2LBService shop/web-0: spec.ports[0].port: want a port number (1-65535), got "443"']],
+      ['shop/web-1', ['L2LBService shop/web-1: spec.nodes: want a list of node names, got "node-a"']],
+    ]);
+    expect(
+      cluster.statuses
+        .filter((u) => u.status.announced?.reason === 'InvalidSpec')
+        .map((u) => [u.name, u.status.announced?.status, u.status.announced?.message, u.status.ingress]),
+    ).toEqual([
+      [
+        'web-0',
+        'False',
+        'L2LBService shop/web-0: spec.ports[0].port: want a port number (1-65535), got "443"',
+        [],
+      ],
+      ['web-1', 'False', 'L2LBService shop/web-1: spec.nodes: want a list of node names, got "node-a"', []],
+    ]);
+    // Said once, written once, however often the speaker looks again.
+    speaker.changed();
+    await advance(2000);
+    expect(refusals()).toHaveLength(2);
+    expect(cluster.statuses.filter((u) => u.status.announced?.reason === 'InvalidSpec')).toHaveLength(2);
+    expect([...net.addresses]).toEqual([]);
+    await stop(speaker);
   });
 
   it('on SIGTERM releases the lease, keeps the address until the new owner announces it, then removes it', async () => {

@@ -8,16 +8,10 @@ import {
   nextSlot,
   phaseMs,
 } from '../../lib/speaker/garp';
-import {
-  leaseLiveness,
-  liveUntil,
-  microTime,
-  observeLeases,
-  type LeaseSighting,
-} from '../../lib/speaker/lease';
-import { combineLiveness } from '../../lib/speaker/heartbeat/combine';
+import { liveUntil, microTime, observeLeases, type LeaseSighting } from '../../lib/objects';
+import { combineLiveness, leaseLiveness } from '../../lib/speaker/heartbeat/combine';
 import type { PeerState, Verdict } from '../../lib/speaker/heartbeat/liveness';
-import { parseIndex } from '../../lib/speaker/parse';
+import { readSpeakerIndex } from '../../lib/speaker/objects';
 import { parseSpeakerPool, parseSpeakerPoolEntries } from '../../lib/speaker/pools';
 import { addressSeries } from '../../lib/speaker/series';
 import type { HeldAddress, SpeakerIndex, SpeakerView } from '../../lib/speaker/types';
@@ -803,7 +797,7 @@ describe('one address on two L2LBServices (the control loop has not settled it y
     nodes: string[],
     announcingNode?: string,
   ): SpeakerIndex =>
-    parseIndex({
+    readSpeakerIndex({
       apiVersion: 'internal.network.deckhouse.io/v1alpha1',
       kind: 'L2LBService',
       metadata: {
@@ -836,7 +830,7 @@ describe('one address on two L2LBServices (the control loop has not settled it y
             },
           }
         : {}),
-    })!;
+    })!.index;
 
   // api-public-0 is older but sorts after the other by name.
   const older = item('shop', 'web-public-1', '192.0.2.50', '2025-01-01T00:00:00Z', ['node-a', 'node-b']);

@@ -10,6 +10,7 @@
 //   again. That ends a split where two halves of the segment cannot hear each other but both
 //   reach the API: the half that took over yields at the next renewal it sees.
 // - unknown (never heard: no heartbeats from that node, UDP blocked, another key): the Lease alone.
+import { liveUntil, type LeaseSighting } from '../../objects';
 import type { Verdict } from './liveness';
 
 export interface LeaseLiveness {
@@ -86,4 +87,27 @@ export function takeoverCause(previous: Verdict | undefined, leaseReleased: bool
   if (previous?.state === 'leaving' || leaseReleased) return 'graceful';
   if (previous?.state === 'dead') return 'heartbeat';
   return 'lease';
+}
+
+/**
+ * The other nodes' Lease liveness, as combineLiveness() folds the heartbeats into it: until when
+ * each Lease keeps its node alive (liveUntil above), and when this speaker last saw it renewed; and
+ * the nodes whose Lease is released (their speaker stopped gracefully).
+ */
+export function leaseLiveness(
+  sightings: ReadonlyMap<string, LeaseSighting>,
+  viewFreshSince: number,
+  self: string,
+): { leases: Map<string, LeaseLiveness>; released: Set<string> } {
+  const leases = new Map<string, LeaseLiveness>();
+  const released = new Set<string>();
+  for (const s of sightings.values()) {
+    if (s.node === self) continue;
+    if (s.renewTime === undefined) released.add(s.node);
+    leases.set(s.node, {
+      liveUntil: liveUntil(s, viewFreshSince),
+      renewedSeenAt: s.renewTime === undefined ? Number.NEGATIVE_INFINITY : s.seenAt,
+    });
+  }
+  return { leases, released };
 }
