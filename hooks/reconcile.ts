@@ -18,13 +18,16 @@ import { runHook } from '../lib/sdk/run';
 runHook(reconcileConfig, 'l2lb_controller', ({ contexts, values, now }, { patches, metrics, log }) => {
   const snapshots = latestSnapshots(contexts);
   const invalid: string[] = [];
-  const take = <T>(binding: string, parse: (raw: unknown) => Parsed<T>): T[] =>
-    filterResults(snapshots, binding).flatMap((raw) => {
+  // A plain loop: tens of thousands of snapshot items, so no array per item.
+  const take = <T>(binding: string, parse: (raw: unknown) => Parsed<T>): T[] => {
+    const out: T[] = [];
+    for (const raw of filterResults(snapshots, binding)) {
       const r = parse(raw);
-      if (r.ok) return [r.value];
-      invalid.push(r.error);
-      return [];
-    });
+      if (r.ok) out.push(r.value);
+      else invalid.push(r.error);
+    }
+    return out;
+  };
 
   const parsed = runSettings(values, snapshots);
   if (!parsed.ok) {

@@ -239,16 +239,13 @@ export function allocate(input: AllocationInput): AllocationResult {
     if (s.keepAll) {
       const kept = s.holdings.filter((h) => keptBy.get(h.address) === h);
       kept.sort((a, b) => a.index - b.index || compareText(a.l2lbName, b.l2lbName));
-      for (const h of kept) {
-        const a = allocation(h.serviceKey, h.l2lbName, h.index, h.address);
-        allocations.push(s.request.family === undefined ? a : { ...a, family: s.request.family });
-      }
+      for (const h of kept)
+        allocations.push(allocation(h.serviceKey, h.l2lbName, h.index, h.address, s.request.family));
       continue;
     }
     const family = s.request.family;
     s.addresses.forEach((address, index) => {
-      const a = allocation(s.request.serviceKey, s.request.l2lbName, index, address);
-      allocations.push(family === undefined ? a : { ...a, family });
+      allocations.push(allocation(s.request.serviceKey, s.request.l2lbName, index, address, family));
     });
     if (s.exhausted) {
       const assigned = s.addresses.filter((a) => a !== undefined).length;
@@ -269,13 +266,18 @@ export function allocate(input: AllocationInput): AllocationResult {
   return { allocations, problems };
 }
 
+/** An allocation with only the fields that are set (`address` and `family` are optional). */
 function allocation(
   serviceKey: string,
   l2lbName: string,
   index: number,
   address: string | undefined,
+  family: Family | undefined,
 ): Allocation {
-  return address === undefined ? { serviceKey, l2lbName, index } : { serviceKey, l2lbName, index, address };
+  const a: Allocation = { serviceKey, l2lbName, index };
+  if (address !== undefined) a.address = address;
+  if (family !== undefined) a.family = family;
+  return a;
 }
 
 function collectServices(input: AllocationInput): Map<string, ServiceWork> {
