@@ -26,7 +26,7 @@ import { HEARTBEAT_KEY_FIELD, HEARTBEAT_KEY_SECRET } from '../templates/heartbea
 import { speakerEnv } from '../templates/speaker';
 import { createTopology, netnsUnavailable, waitForLine, type Topology } from '../testbed/harness';
 import { NetnsApiRelay } from '../testbed/netns-api';
-import { startSpeaker, type SpeakerProcess } from '../testbed/speakers';
+import { speakerImage, startSpeaker, type SpeakerProcess } from '../testbed/speakers';
 
 const HERE = join(__dirname, 'demo-wire');
 const NET_DIR = resolve(__dirname, '..', 'testbed');
@@ -328,7 +328,10 @@ export async function showWire(opts: WireOptions): Promise<Wire | undefined> {
       await waitForLine(server, /listening/, 10_000);
     }
 
-    say('starting a speaker on each node (the environment the DaemonSet gives it, from the settings)');
+    const image = await speakerImage();
+    say(
+      `starting a speaker on each node: ${image ? `the built image ${image}, as its Pod runs it` : 'the speaker bundle (no built image of this source; npm run images)'}, with the environment the DaemonSet gives it`,
+    );
     const env = speakerSettingsEnv(opts.settings);
     const keyFile = await heartbeatKeyFile(cluster, scratch);
     if (keyFile) env.HEARTBEAT_KEY_FILE = keyFile;
