@@ -3,7 +3,8 @@
 // module is disabled (addon-operator's afterDeleteHelm). Under addon-operator the heartbeat key is
 // kept in the values (`internal.heartbeatKey`, written through $VALUES_JSON_PATCH_PATH, which
 // addon-operator validates against openapi/values.yaml) and taken from the Secret when it exists
-// (lib/heartbeat-key.ts). Under plain shell-operator (L2LB_STANDALONE=true) the addon-operator-only
+// (lib/heartbeat-key.ts), and so are the pools and the MetalLB CRDs' presence the templates rendered
+// from (`internal.pools`, `internal.metallbCRDsPresent`). Under plain shell-operator (L2LB_STANDALONE=true) the addon-operator-only
 // binding and the Secret binding are left out (shell-operator rejects unknown keys; the standalone
 // hooks may read no Secret): the Secret, created once, is the key's only record there.
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import {
   GRAFANA_DASHBOARD_CRD,
   METALLB_POOL_CRD,
   PODMONITOR_CRD,
+  moduleInternalValues,
   moduleObjects,
   type BalancerRef,
 } from '../templates/module-objects';
@@ -125,6 +127,14 @@ runHook(
     if (key.secret === 'createIfNotExists') patches.createIfNotExists(secret);
     if (key.secret === 'createOrUpdate') patches.createOrUpdate(secret);
     if (key.patchValues) valuesPatch.push({ op: 'add', path: HEARTBEAT_KEY_VALUES_PATH, value: key.key });
+    // What the templates rendered from, kept in the values where it differs (addon-operator only).
+    if (values !== undefined) {
+      for (const [name, value] of Object.entries(moduleInternalValues({ balancers, crds }))) {
+        if (JSON.stringify(internalValue(values, name)) !== JSON.stringify(value)) {
+          valuesPatch.push({ op: 'add', path: `/${VALUES_KEY}/internal/${name}`, value });
+        }
+      }
+    }
     metrics.set('l2lb_settings_valid', 1);
     log('module objects applied', { objects: objects.length, metallb: crds.has(METALLB_POOL_CRD) });
   },

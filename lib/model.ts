@@ -221,6 +221,8 @@ export interface InternalValues {
   pools: readonly InternalPool[];
   /** Whether the `metallb.io` CRDs exist: then each pool is mirrored as an `IPAddressPool`. */
   metallbCRDsPresent: boolean;
+  /** The heartbeat key, base64 (lib/heartbeat-key.ts); under addon-operator only. */
+  heartbeatKey?: string;
 }
 
 /** The module values: settings (`openapi/config-values.yaml`) plus `internal` (`openapi/values.yaml`). */

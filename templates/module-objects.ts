@@ -1,7 +1,7 @@
 // What the module-objects hook applies: the templates rendered for the current values, with the
 // module's own knowledge of the cluster (which pools are valid, which optional CRDs exist).
 import { parsePool } from '../lib/address/pool';
-import { L2LB_API_VERSION, type ModuleSettings } from '../lib/model';
+import { L2LB_API_VERSION, type InternalValues, type ModuleSettings } from '../lib/model';
 import { renderModule, moduleValuesFromSettings, type KubernetesObject } from './index';
 
 export const METALLB_POOL_CRD = 'ipaddresspools.metallb.io';
@@ -29,15 +29,28 @@ export interface ModuleObjectsInput {
   deckhouse?: boolean;
 }
 
-export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
-  // Only valid pools are mirrored to MetalLB; an invalid one is reported on its L2LoadBalancer.
-  const valid = input.balancers.filter(
-    (b) => b.addressPool.length > 0 && parsePool(b.addressPool).errors.length === 0,
-  );
-  const values = moduleValuesFromSettings(input.settings, {
-    pools: valid.map((b) => ({ name: b.name, addressPool: [...b.addressPool] })),
+/** Only valid pools are mirrored to MetalLB; an invalid one is reported on its L2LoadBalancer. */
+function validBalancers(balancers: readonly BalancerRef[]): BalancerRef[] {
+  return balancers.filter((b) => b.addressPool.length > 0 && parsePool(b.addressPool).errors.length === 0);
+}
+
+/**
+ * The `internal` values the templates render from what the hook sees of the cluster (the pools of
+ * the valid L2LoadBalancers, whether MetalLB's CRDs exist); under addon-operator the hook also
+ * keeps them in the module values (openapi/values.yaml).
+ */
+export function moduleInternalValues(
+  input: Pick<ModuleObjectsInput, 'balancers' | 'crds'>,
+): Pick<InternalValues, 'pools' | 'metallbCRDsPresent'> {
+  return {
+    pools: validBalancers(input.balancers).map((b) => ({ name: b.name, addressPool: [...b.addressPool] })),
     metallbCRDsPresent: input.crds.has(METALLB_POOL_CRD),
-  });
+  };
+}
+
+export function moduleObjects(input: ModuleObjectsInput): KubernetesObject[] {
+  const valid = validBalancers(input.balancers);
+  const values = moduleValuesFromSettings(input.settings, moduleInternalValues(input));
   const objects = renderModule(values, {
     podMonitor: input.crds.has(PODMONITOR_CRD),
     userAuthz: input.deckhouse ?? false,

@@ -47,7 +47,7 @@ for (const c of contexts) {
 `;
 
 interface ModuleValues {
-  internal?: { heartbeatKey?: string; [k: string]: unknown };
+  internal?: { heartbeatKey?: string; pools?: unknown[]; metallbCRDsPresent?: boolean; [k: string]: unknown };
 }
 
 let m: ModuleCluster | undefined;
@@ -132,6 +132,22 @@ test('the heartbeat key the hook writes as a values patch arrives in the values 
   // Written once: the run that drew it patched the values; later runs found it there.
   const patches = await c.addonOperatorQuery<unknown>(['module', 'patches', 'l2-load-balancer']);
   expect(JSON.stringify(patches)).toContain('/l2LoadBalancer/internal/heartbeatKey');
+});
+
+test('the pool of an L2LoadBalancer arrives in internal values, beside the key', async () => {
+  const c = cluster();
+  await c.createL2LoadBalancer('public', { addressPool: ['192.0.2.0/28'] });
+  const held = await c.until(
+    'internal.pools with public',
+    async () => {
+      const internal = (await valuesHeld()).internal;
+      return Array.isArray(internal?.pools) && internal.pools.length > 0 ? internal : undefined;
+    },
+    90_000,
+  );
+  expect(held.pools).toEqual([{ name: 'public', addressPool: ['192.0.2.0/28'] }]);
+  expect(held.metallbCRDsPresent).toBe(false);
+  expect(held.heartbeatKey).toBe(key);
 });
 
 test.each([

@@ -170,6 +170,11 @@ describe('module objects hook: the heartbeat key in the values (addon-operator)'
     };
   const KEY_A = Buffer.alloc(32, 0xa1).toString('base64');
   const KEY_B = Buffer.alloc(32, 0xb2).toString('base64');
+  // One valid pool and one the hook must leave out of the values.
+  const pools = [
+    { name: 'public', uid: 'uid-public', addressPool: ['192.0.2.0/28'] },
+    { name: 'broken', uid: 'uid-broken', addressPool: ['10.0.0.300'] },
+  ];
 
   /** addon-operator's values of a fresh install, `internal.heartbeatKey` set when given. */
   function values(heartbeatKey?: string): ReturnType<typeof fresh> {
@@ -264,6 +269,7 @@ describe('module objects hook: the heartbeat key in the values (addon-operator)'
       [withSecret({ key: KEY_B }), values(KEY_A)],
       [withSecret({ key: null }), values()],
       [withSecret({ key: 'short' }), values(KEY_A)],
+      [context(['ipaddresspools.metallb.io'], pools), values()],
     ];
     let patched = 0;
     for (const [ctx, v] of states) {
@@ -274,7 +280,27 @@ describe('module objects hook: the heartbeat key in the values (addon-operator)'
       const after = applyPatch(v, run.valuesPatches);
       expect(parseValues(after.l2LoadBalancer, 'l2LoadBalancer')).toMatchObject({ ok: true });
     }
-    expect(patched).toBe(4);
+    expect(patched).toBe(7);
+  });
+
+  it('keeps the valid pools and whether MetalLB is installed in internal values, patching only what changed', () => {
+    const [ctx] = context(['ipaddresspools.metallb.io'], pools);
+    const withKey: BindingContext[] = [
+      { ...ctx!, snapshots: { ...ctx!.snapshots, heartbeat_key: [{ filterResult: { key: KEY_A } }] } },
+    ];
+    const first = runHookExecutable(HOOK, withKey, { values: values(KEY_A) });
+    expect(first.valuesPatches).toEqual([
+      {
+        op: 'add',
+        path: '/l2LoadBalancer/internal/pools',
+        value: [{ name: 'public', addressPool: ['192.0.2.0/28'] }],
+      },
+      { op: 'add', path: '/l2LoadBalancer/internal/metallbCRDsPresent', value: true },
+    ]);
+    const after = applyPatch(values(KEY_A), first.valuesPatches);
+    expect(parseValues(after.l2LoadBalancer, 'l2LoadBalancer')).toMatchObject({ ok: true });
+    const again = runHookExecutable(HOOK, withKey, { values: after });
+    expect(again.valuesPatches).toEqual([]);
   });
 
   it('openapi/values.yaml refuses a key shorter than 32 bytes or not base64, naming the field', () => {
