@@ -226,6 +226,14 @@ describe('the allocation record (stages 3 and 7): a Service deleted with its chi
     expect(plan.serviceStatus.find((u) => u.ref.name === 'api')?.ingress).toEqual(['192.0.2.1']);
   });
 
+  it('reserves no recorded address that left the pool (narrowed since), nor one that is no address', () => {
+    const narrowed = snapshot([['shop/web', ['192.0.2.9', '192.0.2.2', 'not-an-address']]]);
+    const plan = reconcile(state([narrowed]), settings, now);
+    expect(plan.reservations.get('public')).toEqual([
+      { address: '192.0.2.2', service: 'shop/web', until: '2026-11-02T01:10:00.000Z' },
+    ]);
+  });
+
   it('reserves nothing when addressReservationSeconds is 0', () => {
     const plan = reconcile(
       state([snapshot([['shop/web', ['192.0.2.1']]])], [svc('api')]),
