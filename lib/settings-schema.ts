@@ -92,12 +92,12 @@ export const configValuesSchema: SchemaObject = {
       'x-deckhouse-validations': [
         {
           expression:
-            '(has(self.renewIntervalSeconds) ? self.renewIntervalSeconds : 1.0) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3.0)',
+            '(has(self.renewIntervalSeconds) ? self.renewIntervalSeconds : 15.0) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 30.0)',
           message: 'speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds',
         },
         {
           expression:
-            'double(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * double(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < double(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000.0',
+            'double(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * double(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < double(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 30) * 1000.0',
           message:
             'speaker.heartbeat.intervalMilliseconds × speaker.heartbeat.missCount must be less than speaker.leaseDurationSeconds',
         },
@@ -174,18 +174,19 @@ export const configValuesSchema: SchemaObject = {
         },
         leaseDurationSeconds: {
           type: 'integer',
-          default: 3,
+          default: 30,
           minimum: 2,
           maximum: 60,
           description:
-            "How long a speaker's Lease stays fresh without a renewal. When a node's speaker stops renewing,\nits addresses move to the next candidate after about this long: it bounds the failover time.\n",
+            "How long a speaker's Lease stays fresh without a renewal. The Lease is the record the API\nsees; the speakers notice a dead node by heartbeat (`heartbeat`) in well under a second. The\nLease decides alone only about a node whose heartbeats were never heard (UDP blocked between\nthe nodes, a speaker without the key): its addresses move after about this long. A node cut\nfrom the API but still heard on the network keeps its addresses; a node cut from the API and\nfrom its peers gives them up after about this long.\n",
         },
         renewIntervalSeconds: {
           type: 'integer',
-          default: 1,
+          default: 15,
           minimum: 1,
           maximum: 59,
-          description: 'How often a speaker renews its Lease. Must be less than `leaseDurationSeconds`.',
+          description:
+            'How often a speaker renews its Lease. Must be less than `leaseDurationSeconds`. Each renewal\nis one write to the API server: with the default, a balancer node writes once in 15 s at rest.\n',
         },
         garp: {
           type: 'object',

@@ -26,8 +26,8 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
   {
     path: 'speaker',
     expression:
-      '(has(self.renewIntervalSeconds) ? self.renewIntervalSeconds : 1.0) < ' +
-      '(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3.0)',
+      '(has(self.renewIntervalSeconds) ? self.renewIntervalSeconds : 15.0) < ' +
+      '(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 30.0)',
     check: ({ speaker: { renewIntervalSeconds: renew, leaseDurationSeconds: lease } }) =>
       renew < lease
         ? undefined
@@ -38,7 +38,7 @@ export const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
     expression:
       'double(has(self.heartbeat) && has(self.heartbeat.intervalMilliseconds) ? self.heartbeat.intervalMilliseconds : 50) * ' +
       'double(has(self.heartbeat) && has(self.heartbeat.missCount) ? self.heartbeat.missCount : 10) < ' +
-      'double(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 3) * 1000.0',
+      'double(has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 30) * 1000.0',
     // Heartbeats that notice a dead node later than its Lease does would only add traffic. CEL has
     // no int × double: addon-operator hands the values as doubles, the literals are ints, so every
     // operand is made a double (addon-operator v1.19.0 refused to start on the mixed form).

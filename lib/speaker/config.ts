@@ -24,9 +24,11 @@ export interface SpeakerConfig {
   /** How often each held address is probed while the view is stale (0 = never). */
   staleProbeMs: number;
   /**
-   * The kernel lifetime of an added address (valid_lft and preferred_lft), renewed every renew
-   * interval: the addresses of a speaker that is killed or frozen leave by themselves that long after
-   * its last renewal (default: the lease duration plus one second).
+   * The kernel lifetime of an added address (valid_lft and preferred_lft): the addresses of a
+   * speaker that is killed or frozen leave by themselves that long after their last renewal
+   * (default 4 s). It does not follow the lease: peers take a dead speaker's addresses by heartbeat
+   * in well under a second, so a killed speaker's node must stop answering for them soon too,
+   * whatever the lease duration.
    */
   addressLifetimeSeconds: number;
   /**
@@ -36,7 +38,14 @@ export interface SpeakerConfig {
   portFilter: boolean;
   /** Addresses announced at once, at most (0 = no cap; for comparisons, see bench/takeover.ts). */
   announceConcurrency: number;
+  /** How often the held addresses' lifetime is renewed: four times per lifetime. */
+  addressRenewMs: number;
 }
+
+/** Defaults of the Lease: one renewal per 15 s, so the API sees ~0.07 writes per second per node. */
+export const DEFAULT_LEASE_DURATION_SECONDS = 30;
+export const DEFAULT_RENEW_INTERVAL_SECONDS = 15;
+export const DEFAULT_ADDRESS_LIFETIME_SECONDS = 4;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -58,8 +67,8 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
   };
   const node = text('NODE_NAME');
   if (!node) errors.push('NODE_NAME is required');
-  const leaseDurationSeconds = number('LEASE_DURATION_SECONDS', 3, 1);
-  const renewIntervalSeconds = number('RENEW_INTERVAL_SECONDS', 1, 0.1);
+  const leaseDurationSeconds = number('LEASE_DURATION_SECONDS', DEFAULT_LEASE_DURATION_SECONDS, 1);
+  const renewIntervalSeconds = number('RENEW_INTERVAL_SECONDS', DEFAULT_RENEW_INTERVAL_SECONDS, 0.1);
   if (renewIntervalSeconds >= leaseDurationSeconds) {
     errors.push(
       `RENEW_INTERVAL_SECONDS (${renewIntervalSeconds}) must be below LEASE_DURATION_SECONDS (${leaseDurationSeconds})`,
@@ -85,6 +94,9 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
   const filter = (text('PORT_FILTER') ?? 'on').toLowerCase();
   if (filter !== 'on' && filter !== 'off')
     errors.push(`PORT_FILTER=${JSON.stringify(filter)}: want on or off`);
+  const addressLifetimeSeconds = Math.ceil(
+    number('ADDRESS_LIFETIME_SECONDS', DEFAULT_ADDRESS_LIFETIME_SECONDS, 2),
+  );
   const kubeconfig = text('KUBECONFIG');
   const netns = text('L2LB_NETNS');
   if (errors.length > 0 || !node) return { errors };
@@ -105,9 +117,8 @@ export function parseSpeakerConfig(env: Env): { config?: SpeakerConfig; errors: 
       statusSettleMs: number('STATUS_SETTLE_MS', 100, 0),
       conflictCheckSeconds: number('CONFLICT_CHECK_SECONDS', 60, 0),
       staleProbeMs: number('STALE_PROBE_MS', 1000, 0),
-      addressLifetimeSeconds: Math.ceil(
-        number('ADDRESS_LIFETIME_SECONDS', leaseDurationSeconds + 1, renewIntervalSeconds + 1),
-      ),
+      addressLifetimeSeconds,
+      addressRenewMs: (addressLifetimeSeconds * 1000) / 4,
       portFilter: filter !== 'off',
       announceConcurrency: Math.floor(number('ANNOUNCE_CONCURRENCY', ANNOUNCE_CONCURRENCY, 0)),
     },

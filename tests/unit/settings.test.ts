@@ -33,8 +33,8 @@ describe('parseSettings: defaults', () => {
         tolerations: [],
         resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } },
         logLevel: 'Info',
-        leaseDurationSeconds: 3,
-        renewIntervalSeconds: 1,
+        leaseDurationSeconds: 30,
+        renewIntervalSeconds: 15,
         garp: { count: 4, intervalMilliseconds: 1000, refreshSeconds: 60 },
         heartbeat: { intervalMilliseconds: 50, missCount: 10, port: 7947 },
       },
@@ -53,7 +53,7 @@ describe('parseSettings: defaults', () => {
   it('keeps the defaults of the siblings of a field that is set', () => {
     const settings = expectSettings({ speaker: { garp: { count: 8 } }, rebalance: { mode: 'Never' } });
     expect(settings.speaker.garp).toEqual({ count: 8, intervalMilliseconds: 1000, refreshSeconds: 60 });
-    expect(settings.speaker.leaseDurationSeconds).toBe(3);
+    expect(settings.speaker.leaseDurationSeconds).toBe(30);
     expect(settings.rebalance).toEqual({ mode: 'Never', minNodeReadySeconds: 60, maxMovesPerRun: 1 });
   });
 
@@ -221,22 +221,34 @@ describe('parseSettings: rules across fields', () => {
   });
 
   it('checks the renew interval against the default lease duration', () => {
-    expect(expectErrors({ speaker: { renewIntervalSeconds: 5 } })).toEqual([
-      'speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds (3), got 5',
+    expect(expectErrors({ speaker: { renewIntervalSeconds: 30 } })).toEqual([
+      'speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds (30), got 30',
+    ]);
+    // And the lease against the default renew interval (15 s).
+    expect(expectErrors({ speaker: { leaseDurationSeconds: 10 } })).toEqual([
+      'speaker.renewIntervalSeconds must be less than speaker.leaseDurationSeconds (10), got 15',
     ]);
   });
 
   it('refuses heartbeats that would notice a dead node no sooner than its Lease', () => {
     expect(
       expectErrors({
-        speaker: { leaseDurationSeconds: 2, heartbeat: { intervalMilliseconds: 500, missCount: 4 } },
+        speaker: {
+          leaseDurationSeconds: 2,
+          renewIntervalSeconds: 1,
+          heartbeat: { intervalMilliseconds: 500, missCount: 4 },
+        },
       }),
     ).toEqual([
       'speaker.heartbeat.intervalMilliseconds × speaker.heartbeat.missCount must be less than speaker.leaseDurationSeconds (2000 ms), got 500 × 4 = 2000 ms',
     ]);
     expect(
       parseSettings({
-        speaker: { leaseDurationSeconds: 3, heartbeat: { intervalMilliseconds: 500, missCount: 4 } },
+        speaker: {
+          leaseDurationSeconds: 3,
+          renewIntervalSeconds: 1,
+          heartbeat: { intervalMilliseconds: 500, missCount: 4 },
+        },
       }).ok,
     ).toBe(true);
   });
@@ -335,6 +347,6 @@ describe('parseValues', () => {
   });
 
   it('applies the rules across fields to values too', () => {
-    expect(parseValues({ speaker: { renewIntervalSeconds: 3 } }).ok).toBe(false);
+    expect(parseValues({ speaker: { renewIntervalSeconds: 30 } }).ok).toBe(false);
   });
 });

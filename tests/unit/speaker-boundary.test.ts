@@ -13,8 +13,8 @@ describe('speaker configuration', () => {
       config: {
         node: 'node-a',
         namespace: 'd8-l2-load-balancer',
-        leaseDurationSeconds: 3,
-        renewIntervalSeconds: 1,
+        leaseDurationSeconds: 30,
+        renewIntervalSeconds: 15,
         garp: { count: 4, intervalMilliseconds: 1000, refreshSeconds: 60 },
         logLevel: 'info',
         metricsHost: '0.0.0.0',
@@ -27,6 +27,7 @@ describe('speaker configuration', () => {
         addressLifetimeSeconds: 4,
         portFilter: true,
         announceConcurrency: 32,
+        addressRenewMs: 1000,
       },
       errors: [],
     });
@@ -54,6 +55,20 @@ describe('speaker configuration', () => {
     expect(
       parseSpeakerConfig({ NODE_NAME: 'a', LEASE_DURATION_SECONDS: '2', RENEW_INTERVAL_SECONDS: '2' }).config,
     ).toBeUndefined();
+  });
+
+  it('keeps the address lifetime short whatever the lease, renewed four times per lifetime', () => {
+    const long = parseSpeakerConfig({
+      NODE_NAME: 'a',
+      LEASE_DURATION_SECONDS: '60',
+      RENEW_INTERVAL_SECONDS: '20',
+    });
+    expect(long.config).toEqual(expect.objectContaining({ addressLifetimeSeconds: 4, addressRenewMs: 1000 }));
+    const set = parseSpeakerConfig({ NODE_NAME: 'a', ADDRESS_LIFETIME_SECONDS: '10' });
+    expect(set.config).toEqual(expect.objectContaining({ addressLifetimeSeconds: 10, addressRenewMs: 2500 }));
+    expect(parseSpeakerConfig({ NODE_NAME: 'a', ADDRESS_LIFETIME_SECONDS: '1' }).errors).toEqual([
+      'ADDRESS_LIFETIME_SECONDS="1": want a number >= 2',
+    ]);
   });
 
   it('reads the test settings: netns, kubeconfig, a loopback metrics address', () => {

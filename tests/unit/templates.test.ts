@@ -214,8 +214,8 @@ describe('the speaker DaemonSet', () => {
   it('passes the defaults when nothing is set', () => {
     const env = Object.fromEntries(speakerContainer(minimal).env.map((e) => [e.name, e.value]));
     expect(env).toMatchObject({
-      LEASE_DURATION_SECONDS: '3',
-      RENEW_INTERVAL_SECONDS: '1',
+      LEASE_DURATION_SECONDS: '30',
+      RENEW_INTERVAL_SECONDS: '15',
       GARP_COUNT: '4',
       GARP_INTERVAL_MS: '1000',
       GARP_REFRESH_SECONDS: '60',
