@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the binaries the cluster tests run (kube-apiserver, kine as the etcd, shell-operator,
 # addon-operator) from the Go module proxy into a cache directory outside the repository, and
-# installs the Debian packages the tests call (arping, na6, ip, nft, ping, openssl, kubectl) when missing.
+# installs the Debian packages the tests call (arping, na6, ip, nft, ping, openssl, python3, kubectl) when missing.
 #
 #   scripts/binaries.sh                      # everything
 #   scripts/binaries.sh kube-apiserver kine  # only these (also: shell-operator, addon-operator, packages)
@@ -91,10 +91,13 @@ ensure_packages() {
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   [[ -x /usr/bin/time ]] || missing+=(time)
+  # tests/net/heartbeat.test.ts: packet loss on a link (nft numgen, above: netem is not in every
+  # kernel) and a capture of real heartbeats (an AF_PACKET socket in python3) to replay them.
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
   local want_kubectl=0
   command -v kubectl >/dev/null 2>&1 || want_kubectl=1
   if [[ ${#missing[@]} -eq 0 && $want_kubectl -eq 0 ]]; then
-    log "packages: arping, na6, ip, nft, ping, openssl, jq, time, kubectl already present"
+    log "packages: arping, na6, ip, nft, ping, openssl, jq, time, python3, kubectl already present"
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
