@@ -25,6 +25,7 @@ import {
   type Samples,
   settle,
   spread,
+  usageAtRest,
   writesAtRest,
 } from './compare/measure';
 import { MetallbBed, metallbBinaries } from './compare/metallb';
@@ -109,16 +110,26 @@ async function measure(ctx: Ctx, bed: Bed, o: Options, baseline: number): Promis
     if (o.parts.has('rest')) {
       await sleep(5000);
       ctx.log(`-- API writes at rest (${o.reps} windows of ${o.restSeconds} s)`);
-      await writesAtRest(ctx, o.reps, o.restSeconds, baseline, out.samples, 'writes');
+      await usageAtRest(bed, out.samples, () =>
+        writesAtRest(ctx, o.reps, o.restSeconds, baseline, out.samples, 'writes'),
+      );
     }
     const scenario = { ctx, bed, victim, watched, home, reps: o.reps, samples: out.samples };
     if (o.parts.has('hard')) {
       ctx.log(`-- hard failure of ${victim} and its return (${o.reps}x), watching ${watched}`);
+      const from = Date.now();
       await hardFailures(scenario);
+      const causes = bed.takeoverCauses?.(from);
+      if (causes)
+        out.notes.push(`takeovers in the hard failures and returns by cause: ${describeCauses(causes)}`);
     }
     if (o.parts.has('graceful')) {
       ctx.log(`-- graceful stop of ${victim}'s speaker (${o.reps}x)`);
+      const from = Date.now();
       await gracefulStops(scenario);
+      const causes = bed.takeoverCauses?.(from);
+      if (causes)
+        out.notes.push(`takeovers in the graceful stops and restarts by cause: ${describeCauses(causes)}`);
     }
   } catch (err) {
     out.error = message(err);
@@ -129,10 +140,19 @@ async function measure(ctx: Ctx, bed: Bed, o: Options, baseline: number): Promis
   return out;
 }
 
+function describeCauses(causes: Map<string, number>): string {
+  return [...causes].map(([cause, n]) => `${cause} ${n}`).join(', ') || 'none';
+}
+
 const ROWS: { key: string; title: string; digits: number }[] = [
   { key: 'spread.perService', title: 'traffic spread: nodes answering per Service', digits: 0 },
   { key: 'spread.nodes', title: `traffic spread: nodes answering over all ${SERVICES} Services`, digits: 0 },
   { key: 'spread.busiest', title: "traffic spread: busiest node's share of the addresses, %", digits: 0 },
+  {
+    key: 'hard.detectionMs',
+    title: 'hard failure: declared dead by a peer (detection alone), ms',
+    digits: 0,
+  },
   { key: 'hard.firstAnswerMs', title: 'hard failure: first answer from a new node, ms', digits: 0 },
   { key: 'hard.lost', title: 'hard failure: lost probes at 10 ms', digits: 0 },
   { key: 'hard.addressesPct', title: "hard failure: Services' addresses with a failed probe, %", digits: 0 },
@@ -159,6 +179,8 @@ const ROWS: { key: string; title: string; digits: number }[] = [
     digits: 0,
   },
   { key: 'writes', title: 'API server writes per second at rest', digits: 2 },
+  { key: 'rest.cpuPct', title: 'a speaker at rest: CPU, % of one core', digits: 1 },
+  { key: 'rest.rssMiB', title: 'a speaker at rest: resident memory, MiB', digits: 0 },
 ];
 
 function median(xs: number[]): number {

@@ -40,6 +40,15 @@ export interface Bed {
   down(): Promise<void>;
   /** The last log lines of its processes, for an error report. */
   diagnostics(): string;
+  /** The process ids of the running speakers (CPU and memory at rest). */
+  speakerPids(): number[];
+  /**
+   * When (wall-clock ms) a peer first declared `victim` dead after `since`, from the speakers' own
+   * logs: the detection alone, apart from the announcement. Undefined when the bed cannot tell.
+   */
+  detectedAt?(victim: string, since: number): number | undefined;
+  /** Takeovers since `since` (wall-clock ms) by the cause the speakers logged. */
+  takeoverCauses?(since: number): Map<string, number>;
 }
 
 export interface Ctx {

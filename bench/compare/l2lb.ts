@@ -7,8 +7,17 @@
 // again at once and its speaker takes its addresses back (make-before-break). With the hooks and the
 // default `rebalance: Gradual`, the addresses would stay where they failed over to and move back
 // only after the node has been Ready for 60 s, one per run.
-import { resolve } from 'node:path';
+//
+// The speakers run as the DaemonSet runs them: each inside its node's namespace (host network), the
+// API reached through testbed/netns-api.ts, with the environment templates/speaker.ts renders from
+// the module's default settings, and a heartbeat key as the Secret gives it.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defaultSettings } from '../../lib/settings';
 import { place } from '../../lib/placement/place';
+import { speakerEnv } from '../../templates/speaker';
+import { NetnsApiRelay } from '../../testbed/netns-api';
 import { startSpeaker, type SpeakerProcess } from '../../testbed/speakers';
 import { type Bed, type BedService, type Ctx, exitWithin, L2LB_FIRST } from './common';
 
@@ -22,11 +31,24 @@ export class L2lbBed implements Bed {
   readonly services: BedService[] = [];
   private readonly speakers = new Map<string, SpeakerProcess>();
   private readonly home = new Map<string, string>();
+  private readonly relay: NetnsApiRelay;
+  private readonly keyFile: string;
+  /** The DaemonSet's environment with the default settings, but for what the launcher sets. */
+  private readonly env: Record<string, string>;
 
   constructor(
     private readonly ctx: Ctx,
     private readonly serviceCount: number,
-  ) {}
+  ) {
+    this.relay = new NetnsApiRelay(ctx.kubeconfig, ctx.server);
+    this.keyFile = join(ctx.scratch, 'heartbeat-key');
+    const launcher = new Set(['METRICS_ADDRESS', 'HEARTBEAT_KEY_FILE', 'LOG_LEVEL']);
+    this.env = Object.fromEntries(
+      speakerEnv(defaultSettings().speaker).flatMap((e) =>
+        e.value !== undefined && !launcher.has(e.name) ? [[e.name, e.value]] : [],
+      ),
+    );
+  }
 
   async up(): Promise<void> {
     const { ctx } = this;
@@ -37,6 +59,7 @@ export class L2lbBed implements Bed {
     const last = first + this.serviceCount * IPS_PER_SERVICE - 1;
     const pool = [`${L2LB_FIRST}${first}-${L2LB_FIRST}${last}`];
     await ctx.api.balancer(BALANCER, pool, ['eth0']);
+    writeFileSync(this.keyFile, randomBytes(32), { mode: 0o600 });
 
     const nodes = ctx.topo.nodes.map((n) => n.name);
     const indices = [];
@@ -108,13 +131,16 @@ export class L2lbBed implements Bed {
       old.child.kill('SIGKILL');
       await exitWithin(old.child, 2000);
     }
+    const n = this.ctx.topo.node(node);
     this.speakers.set(
       node,
       await startSpeaker({
         node,
-        netns: this.ctx.topo.node(node).netns,
-        kubeconfig: this.ctx.kubeconfig,
-        env: { LOG_LEVEL: 'info' },
+        netns: n.netns,
+        inNetns: true,
+        kubeconfig: await this.relay.kubeconfigFor(n.netns),
+        // NODE_IP: what the downward API gives the Pod (status.hostIP).
+        env: { ...this.env, NODE_IP: n.ip4, HEARTBEAT_KEY_FILE: this.keyFile, LOG_LEVEL: 'info' },
         echo: process.env.L2LB_ECHO === '1',
       }),
     );
@@ -122,6 +148,34 @@ export class L2lbBed implements Bed {
 
   async down(): Promise<void> {
     await Promise.all([...this.speakers.keys()].map((n) => this.terminate(n)));
+    await this.relay.stop();
+  }
+
+  speakerPids(): number[] {
+    return [...this.speakers.values()].flatMap((s) =>
+      s.child.pid !== undefined && s.child.exitCode === null ? [s.child.pid] : [],
+    );
+  }
+
+  detectedAt(victim: string, since: number): number | undefined {
+    const times = [...this.speakers.values()]
+      .filter((s) => s.node !== victim)
+      .flatMap((s) => s.logs)
+      .filter((l) => l.msg === 'peer silent: dead by heartbeat' && l.peer === victim)
+      .map((l) => Date.parse(l.time ?? ''))
+      .filter((t) => t >= since);
+    return times.length ? Math.min(...times) : undefined;
+  }
+
+  takeoverCauses(since: number): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const s of this.speakers.values())
+      for (const l of s.logs)
+        if (l.msg === 'took over the address' && Date.parse(l.time ?? '') >= since) {
+          const cause = typeof l.cause === 'string' ? l.cause : 'unknown';
+          out.set(cause, (out.get(cause) ?? 0) + 1);
+        }
+    return out;
   }
 
   diagnostics(): string {

@@ -3,6 +3,8 @@
 // victim node holds (lost probes, time to the first answer from another node, as bench/failover.ts
 // does), and a wide probe every 100 ms on every address of every Service (which addresses and
 // Services were disrupted at all). A probe times out after 200 ms.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Probe, ProbeResult } from '../../testbed/harness';
 import { type Bed, type Ctx, sleep, until } from './common';
 
@@ -203,12 +205,15 @@ export async function hardFailures(sc: Scenario): Promise<void> {
     await sleep(300);
     stopWindow(w);
     const d = disruption(ctx, bed, w, failedAt - PROBE_TIMEOUT_MS, `hard #${i + 1}`);
+    const detectedAt = bed.detectedAt?.(victim, failedAt);
+    push(samples, 'hard.detectionMs', detectedAt === undefined ? undefined : detectedAt - failedAt);
     push(samples, 'hard.firstAnswerMs', moved ? moved.t - failedAt : undefined);
     push(samples, 'hard.lost', moved ? d.lostFast : undefined);
     push(samples, 'hard.addressesPct', d.addressesPct);
     push(samples, 'hard.servicesDownPct', d.servicesDownPct);
     ctx.log(
-      `  hard #${i + 1}: first answer from ${moved?.node ?? 'nobody'} after ${moved ? moved.t - failedAt : '-'} ms, ` +
+      `  hard #${i + 1}: ${detectedAt === undefined ? '' : `declared dead by a peer after ${detectedAt - failedAt} ms, `}` +
+        `first answer from ${moved?.node ?? 'nobody'} after ${moved ? moved.t - failedAt : '-'} ms, ` +
         `${d.lostFast} lost, ${d.addressesPct.toFixed(0)} % of addresses disrupted, ${d.servicesDownPct.toFixed(0)} % of Services fully down`,
     );
 
@@ -305,5 +310,44 @@ export async function writesAtRest(
       .filter(([, v]) => v > 0)
       .map(([k, v]) => `${k} ${(v / seconds).toFixed(2)}/s`);
     ctx.log(`  writes at rest #${i + 1}: ${rate.toFixed(2)}/s (${parts.join(', ') || 'none'})`);
+  }
+}
+
+/** CPU time (user + system, clock ticks) and resident memory (kB) of a process, from /proc. */
+function processUsage(pid: number): { ticks: number; rssKb: number } | undefined {
+  try {
+    // Fields after the command name (which may hold spaces): state is the 3rd, utime the 14th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return { ticks, rssKb: Number(rss) };
+  } catch {
+    return undefined;
+  }
+}
+
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return clockTicks;
+}
+
+/**
+ * Runs `during` (the windows of writes at rest) and measures each speaker's CPU (% of one core,
+ * averaged over the time `during` took) and its resident memory at the end, one sample per speaker.
+ */
+export async function usageAtRest(bed: Bed, samples: Samples, during: () => Promise<void>): Promise<void> {
+  const pids = bed.speakerPids();
+  const before = new Map(pids.map((p) => [p, processUsage(p)]));
+  const from = Date.now();
+  await during();
+  const seconds = (Date.now() - from) / 1000;
+  for (const pid of pids) {
+    const a = before.get(pid);
+    const b = processUsage(pid);
+    if (!a || !b) continue;
+    push(samples, 'rest.cpuPct', (100 * (b.ticks - a.ticks)) / ticksPerSecond() / seconds);
+    push(samples, 'rest.rssMiB', b.rssKb / 1024);
   }
 }

@@ -366,6 +366,12 @@ export class MetallbBed implements Bed {
     this.deleteControllerNsSync();
   }
 
+  speakerPids(): number[] {
+    return [...this.speakers.values()].flatMap((s) =>
+      s.child.pid !== undefined && s.child.exitCode === null ? [s.child.pid] : [],
+    );
+  }
+
   diagnostics(): string {
     return [this.controller?.log, ...[...this.speakers.values()].map((s) => s.log)]
       .filter((l): l is LogTail => l !== undefined)
