@@ -38,9 +38,9 @@ export class AddressKeeper {
   ) {}
 
   /**
-   * Keeps the held addresses alive in the kernel until `done()`: every renew interval their
-   * lifetime is extended (one `ip -batch`), so that they outlive this speaker by one lifetime at
-   * most. Every VERIFY_INTERVAL_MS, and whenever the last renewal is too old to be sure they are all
+   * Keeps the held addresses alive in the kernel until `done()`: four times per lifetime (every
+   * second by default, whatever the lease) their lifetime is extended (one `ip -batch`), so that
+   * they outlive this speaker by one lifetime at most. Every VERIFY_INTERVAL_MS, and whenever the last renewal is too old to be sure they are all
    * still there (the process was frozen, a renewal failed), it first looks which are: `ip addr
    * change` would add a vanished one back.
    */
@@ -51,7 +51,7 @@ export class AddressKeeper {
     for (let round = 0; !done(); round++) {
       // The first round runs at once: an address adopted from an earlier run carries what is left of
       // that run's lifetime, often less than a renew interval after a quick restart.
-      if (round > 0) await sleep(this.config.renewIntervalSeconds * 1000);
+      if (round > 0) await sleep(this.config.addressRenewMs);
       const now = this.clock.now();
       if (now - renewedAt > lifetimeMs - 1000 || now - listedAt >= VERIFY_INTERVAL_MS) {
         if (!(await this.forgetVanished())) continue;
@@ -289,13 +289,14 @@ export class AddressKeeper {
     });
     this.gratuitous(a.address, iface, at);
     const takeover = a.previousAnnouncer !== undefined;
-    if (takeover) this.metrics.takeovers.inc();
+    if (takeover) this.metrics.takeovers.inc({ cause: a.cause ?? 'lease' });
     const latencyMs = a.previousExpiredAt !== undefined ? at - a.previousExpiredAt : undefined;
     if (latencyMs !== undefined) this.metrics.takeoverSeconds.observe(latencyMs / 1000);
     this.log.info(takeover ? 'took over the address' : 'announcing the address', {
       ...fields,
       iface,
       takeoverMs: latencyMs,
+      ...(takeover ? { cause: a.cause } : {}),
     });
     return true;
   }

@@ -18,6 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import { GROUP, INTERNAL_GROUP, LEASE_PREFIX, type LeaseState } from '../../lib/model';
 import { readSpeakerBalancer, readSpeakerIndex, readSpeakerLease } from '../../lib/speaker/objects';
+import { HEARTBEAT_ANNOTATION } from '../../lib/speaker/heartbeat/peers';
 import type { SpeakerBalancer, SpeakerIndex, StatusUpdate } from '../../lib/speaker/types';
 import { Informer } from './informer';
 
@@ -129,7 +130,13 @@ export class KubeCluster implements ClusterApi, ClusterView {
 
   constructor(
     kc: KubeConfig,
-    private readonly settings: { node: string; namespace: string; leaseDurationSeconds: number },
+    private readonly settings: {
+      node: string;
+      namespace: string;
+      leaseDurationSeconds: number;
+      /** Where this speaker listens for heartbeats, written into its Lease (heartbeat/peers.ts). */
+      heartbeatEndpoints?: string;
+    },
     changed: () => void,
     failed: (what: string, err: unknown) => void,
   ) {
@@ -158,7 +165,7 @@ export class KubeCluster implements ClusterApi, ClusterView {
         changed,
         failed,
       );
-    // Every speaker renews each second or so: a Lease watch silent for three lease durations is dead.
+    // Every speaker renews at least once per lease: a Lease watch silent for three lease durations is dead.
     this.leaseInformer = informer(
       'coordination.k8s.io',
       'v1',
@@ -258,7 +265,12 @@ export class KubeCluster implements ClusterApi, ClusterView {
   private async writeLease(
     change: (spec: NonNullable<V1Lease['spec']>, base?: V1Lease) => void,
   ): Promise<void> {
-    const { namespace } = this.settings;
+    const { namespace, heartbeatEndpoints } = this.settings;
+    // The heartbeat endpoints ride on every write of the Lease (no extra write); a changed address
+    // is corrected at the next renewal.
+    const annotations: Record<string, string> = heartbeatEndpoints
+      ? { [HEARTBEAT_ANNOTATION]: heartbeatEndpoints }
+      : {};
     for (let attempt = 0; ; attempt++) {
       const base = this.lease;
       const spec = { ...(base?.spec ?? {}) };
@@ -268,7 +280,18 @@ export class KubeCluster implements ClusterApi, ClusterView {
           ? await asked(
               `update lease ${this.leaseName}`,
               this.coordination.replaceNamespacedLease(
-                { name: this.leaseName, namespace, body: { ...base, spec } },
+                {
+                  name: this.leaseName,
+                  namespace,
+                  body: {
+                    ...base,
+                    metadata: {
+                      ...base.metadata,
+                      annotations: { ...base.metadata.annotations, ...annotations },
+                    },
+                    spec,
+                  },
+                },
                 timeout(this.timeoutMs),
               ),
             )
@@ -280,7 +303,7 @@ export class KubeCluster implements ClusterApi, ClusterView {
                   body: {
                     apiVersion: 'coordination.k8s.io/v1',
                     kind: 'Lease',
-                    metadata: { name: this.leaseName, namespace },
+                    metadata: { name: this.leaseName, namespace, annotations },
                     spec,
                   },
                 },

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { combineLiveness, isolated, type LeaseLiveness } from '../../lib/speaker/heartbeat/combine';
+import { parseHeartbeatConfig } from '../../lib/speaker/heartbeat/config';
 import type { PeerState, Transition, Verdict } from '../../lib/speaker/heartbeat/liveness';
 import type { LeaseState } from '../../lib/model';
 import {
@@ -119,6 +120,44 @@ export function readHeartbeatKey(path: string): HeartbeatKey {
 
 const family = (address: string): 'udp4' | 'udp6' => (address.includes(':') ? 'udp6' : 'udp4');
 
+/**
+ * The heartbeats as the environment sets them (lib/speaker/heartbeat/config.ts), started; undefined
+ * when they cannot run (no key file, no node address, an unreadable key, a port taken), each said
+ * in the log: the speaker then runs on its Lease alone, and its peers, never hearing it, judge it by
+ * its Lease too.
+ */
+export async function startHeartbeats(
+  env: Readonly<Record<string, string | undefined>>,
+  o: Pick<HeartbeatOptions, 'node' | 'log' | 'registry' | 'changed'>,
+): Promise<Heartbeats | undefined> {
+  const { config, errors } = parseHeartbeatConfig(env);
+  for (const e of errors) o.log.warn('bad heartbeat configuration, using the default', { error: e });
+  const off = (why: string, fields: Record<string, unknown> = {}): undefined => {
+    o.log.error(`heartbeats off: ${why}; the Leases alone decide`, fields);
+    return undefined;
+  };
+  if (!config.keyFile) return off('no key file (HEARTBEAT_KEY_FILE)');
+  if (config.bind.length === 0) return off('no node address to bind (NODE_IP or NODE_IPS)');
+  let key: HeartbeatKey;
+  try {
+    key = readHeartbeatKey(config.keyFile);
+  } catch (e) {
+    return off('cannot read the key', { error: e instanceof Error ? e.message : String(e) });
+  }
+  const heartbeats = new Heartbeats({ ...o, ...config, keys: [key] });
+  try {
+    await heartbeats.start();
+  } catch (e) {
+    heartbeats.stop();
+    return off('cannot bind the heartbeat socket', {
+      bind: config.bind,
+      port: config.port,
+      error: e instanceof Error ? e.message : String(e),
+    });
+  }
+  return heartbeats;
+}
+
 export class Heartbeats {
   readonly receiver: HeartbeatReceiver;
   readonly metrics: HeartbeatMetrics;
@@ -204,6 +243,10 @@ export class Heartbeats {
 
   verdict(node: string): Verdict | undefined {
     return this.receiver.tracker.verdicts().get(node);
+  }
+
+  verdicts(): ReadonlyMap<string, Verdict> {
+    return this.receiver.tracker.verdicts();
   }
 
   /** decide()'s `liveUntil`: the Lease liveness of each node with the heartbeats folded in. */

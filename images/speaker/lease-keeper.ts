@@ -1,7 +1,8 @@
 // Lease keeping: renews this node's Lease, follows the peers' Leases, and says how long the view
 // and each speaker count as alive, all on the local monotonic clock (lib/objects/lease.ts).
 import type { SpeakerConfig } from '../../lib/speaker/config';
-import { liveUntil, observeLeases, type LeaseSighting } from '../../lib/objects';
+import { observeLeases, type LeaseSighting } from '../../lib/objects';
+import { leaseLiveness, type LeaseLiveness } from '../../lib/speaker/heartbeat/combine';
 import type { Clock } from '../../lib/speaker/ports';
 import type { ClusterApi, ClusterView } from './cluster';
 import type { Logger } from './log';
@@ -14,7 +15,16 @@ export interface Liveness {
   viewFreshUntil: number;
   /** Until when (monotonic ms) each speaker, this one included unless it shuts down, is alive. */
   liveUntil: Map<string, number>;
+  /** The other speakers' Lease liveness, for the heartbeats to fold into (combineLiveness). */
+  leases: Map<string, LeaseLiveness>;
+  /** The other speakers whose Lease is released (a graceful stop). */
+  released: Set<string>;
+  /** The last proof that the API server saw this speaker (monotonic ms): its last good renewal. */
+  apiContactAt: number;
 }
+
+/** The first retry after a failed renewal. */
+const RETRY_FIRST_MS = 1000;
 
 export class LeaseKeeper {
   /** The other speakers' Leases as this speaker saw them change. */
@@ -59,8 +69,13 @@ export class LeaseKeeper {
     }
   }
 
-  /** Renews the Lease every renew interval until release(). */
+  /**
+   * Renews the Lease every renew interval until release(). A failed renewal is tried again after
+   * 1 s, doubling up to the renew interval: with renewals rare (15 s), waiting a whole interval
+   * after one failure would leave the view half a lease from going stale.
+   */
   async run(): Promise<void> {
+    let failures = 0;
     while (!this.released) {
       // The renewal counts from when it was sent: the peers see it later, never earlier.
       const at = this.clock.now();
@@ -68,8 +83,10 @@ export class LeaseKeeper {
         await this.cluster.renewLease(this.clock.wallNow());
         if (this.released) return;
         this.lastRenewOkAt = at;
+        failures = 0;
         this.changed();
       } catch (e) {
+        failures += 1;
         this.metrics.renewFailures.inc();
         this.log.warn('lease renewal failed', {
           error: errorText(e),
@@ -79,7 +96,9 @@ export class LeaseKeeper {
         });
         this.changed();
       }
-      await sleep(Math.max(0, this.config.renewIntervalSeconds * 1000 - (this.clock.now() - at)));
+      const intervalMs = this.config.renewIntervalSeconds * 1000;
+      const waitMs = failures > 0 ? Math.min(intervalMs, RETRY_FIRST_MS * 2 ** (failures - 1)) : intervalMs;
+      await sleep(Math.max(0, waitMs - (this.clock.now() - at)));
     }
   }
 
@@ -108,10 +127,15 @@ export class LeaseKeeper {
     const fresh = now < viewFreshUntil;
     if (fresh && !this.wasFresh) this.viewFreshSince = now;
     this.wasFresh = fresh;
-    const alive = new Map<string, number>();
-    for (const s of this.sightings.values())
-      if (s.node !== this.config.node) alive.set(s.node, liveUntil(s, this.viewFreshSince));
+    const { leases, released } = leaseLiveness(this.sightings, this.viewFreshSince, this.config.node);
+    const alive = new Map([...leases].map(([node, l]) => [node, l.liveUntil]));
     if (!this.released) alive.set(this.config.node, this.lastRenewOkAt + this.leaseMs);
-    return { viewFreshUntil, liveUntil: alive };
+    return {
+      viewFreshUntil,
+      liveUntil: alive,
+      leases,
+      released,
+      apiContactAt: Math.min(this.lastRenewOkAt, this.ownLeaseSeenAt),
+    };
   }
 }

@@ -2,7 +2,9 @@
 // See images/speaker/README.md for the variables and what the speaker does.
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseSpeakerConfig } from '../../lib/speaker/config';
+import { formatEndpoints } from '../../lib/speaker/heartbeat/peers';
 import { KubeCluster } from './cluster';
+import { startHeartbeats } from './heartbeat';
 import { jsonLogger } from './log';
 import { serveMetrics, SpeakerMetrics } from './metrics';
 import { NftFirewall } from './firewall';
@@ -54,12 +56,19 @@ async function main(): Promise<number> {
   );
   // Switched off: a table left by an earlier run must not keep filtering.
   if (!config.portFilter) await firewall.remove();
-  // The watches call back into the speaker, which needs the cluster: tie the knot through a ref.
+  // The watches and the heartbeats call back into the speaker, which needs both: tie the knot
+  // through a ref.
   const ref: { speaker?: Speaker } = {};
+  const heartbeats = await startHeartbeats(process.env, {
+    node: config.node,
+    log,
+    registry: metrics.registry,
+    changed: () => ref.speaker?.kick(),
+  });
   let lastFailureLog = 0;
   const cluster = new KubeCluster(
     kc,
-    config,
+    { ...config, ...(heartbeats ? { heartbeatEndpoints: formatEndpoints(heartbeats.endpoints()) } : {}) },
     () => ref.speaker?.changed(),
     (what, err) => {
       // Watches retry every ≤2 s while the API is away: log a failure at most once a second.
@@ -80,6 +89,7 @@ async function main(): Promise<number> {
     log,
     metrics,
     config.portFilter ? firewall : undefined,
+    heartbeats,
   );
   ref.speaker = speaker;
   const server = await serveMetrics(metrics, config.metricsHost, config.metricsPort, () => speaker.ready());
@@ -113,6 +123,7 @@ async function main(): Promise<number> {
   cluster.start();
   void speaker.start();
   await stopped;
+  heartbeats?.stop();
   cluster.stop();
   server.close();
   return 0;

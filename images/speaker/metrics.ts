@@ -32,12 +32,13 @@ export class SpeakerMetrics {
   });
   readonly takeovers = new Counter({
     name: 'l2lb_speaker_takeovers_total',
-    help: 'Indices this speaker took over from another node.',
+    help: 'Indices this speaker took over from another node, by cause: heartbeat (the previous announcer fell silent), lease (its Lease ran out, never heard by heartbeat), graceful (it said goodbye or released its Lease), planned (it is alive; a move by rank).',
+    labelNames: ['cause'] as const,
     registers: [this.registry],
   });
   readonly takeoverSeconds = new Histogram({
     name: 'l2lb_speaker_takeover_duration_seconds',
-    help: "From the expiry of the previous announcer's lease to the first gratuitous ARP of the new one.",
+    help: 'From the moment the previous announcer stopped counting as alive (its Lease expired, or it was declared dead or leaving by heartbeat) to the first gratuitous ARP of the new one.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });

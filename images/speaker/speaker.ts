@@ -2,8 +2,11 @@
 // Lease and judges liveness, the AddressKeeper holds and announces addresses, the StatusWriter
 // writes the L2LBService status. Speaker runs decide() on every change and on the timer it asks
 // for, and hands each part of the decision to the part that carries it out.
+import type { LeaseState } from '../../lib/model';
 import type { SpeakerConfig } from '../../lib/speaker/config';
 import { clampMessage } from '../../lib/messages';
+import type { LeaseLiveness } from '../../lib/speaker/heartbeat/combine';
+import type { Verdict } from '../../lib/speaker/heartbeat/liveness';
 import { decide } from '../../lib/speaker/decide';
 import { addressSeries } from '../../lib/speaker/series';
 import { filteredAddresses } from '../../lib/speaker/firewall';
@@ -16,6 +19,20 @@ import type { Logger } from './log';
 import type { SpeakerMetrics } from './metrics';
 import { StatusWriter } from './status-writer';
 import { errorText, sleep } from './util';
+
+/**
+ * The heartbeats between the speakers (images/speaker/heartbeat.ts), as the speaker uses them: the
+ * peers follow the Leases, and their verdicts fold into the Lease liveness decide() reads.
+ */
+export interface PeerHeartbeats {
+  /** The peers are the speaker Leases that say where they listen. */
+  observe(leases: readonly LeaseState[]): void;
+  /** The Lease liveness of each peer with the heartbeat verdicts folded in (combineLiveness). */
+  liveUntil(leases: ReadonlyMap<string, LeaseLiveness>, now: number): Map<string, number>;
+  verdicts(): ReadonlyMap<string, Verdict>;
+  /** Every beat from now on says goodbye: the peers take this node's addresses at once. */
+  leave(): void;
+}
 
 /** The longest the speaker sleeps without looking again, whatever decide() says. */
 const MAX_SLEEP_MS = 10_000;
@@ -43,6 +60,8 @@ export class Speaker {
     private readonly metrics: SpeakerMetrics,
     /** Only the Services' ports answer on the held addresses (absent: the filter is off). */
     private readonly portFilter?: PortFilter,
+    /** Absent: no heartbeat key or address, the Leases alone decide. */
+    private readonly heartbeats?: PeerHeartbeats,
   ) {
     const kick = (): void => this.kick();
     this.lease = new LeaseKeeper(config, cluster, clock, log, metrics, kick);
@@ -62,6 +81,7 @@ export class Speaker {
   /** Called by the watches on every change. */
   changed(): void {
     this.lease.observe();
+    this.heartbeats?.observe(this.cluster.leases());
     this.kick();
   }
 
@@ -82,10 +102,20 @@ export class Speaker {
   }
 
   private view(now: number): SpeakerView {
-    const { viewFreshUntil, liveUntil } = this.lease.liveness(now, this.started && this.cluster.synced());
+    const lease = this.lease.liveness(now, this.started && this.cluster.synced());
+    const { viewFreshUntil } = lease;
+    let liveUntil = lease.liveUntil;
+    if (this.heartbeats) {
+      liveUntil = this.heartbeats.liveUntil(lease.leases, now);
+      const own = lease.liveUntil.get(this.config.node);
+      if (own !== undefined) liveUntil.set(this.config.node, own);
+    }
     return {
       node: this.config.node,
       liveUntil,
+      ...(this.heartbeats ? { heartbeats: this.heartbeats.verdicts() } : {}),
+      releasedLeases: lease.released,
+      apiContactAt: lease.apiContactAt,
       indices: this.cluster.indices(),
       balancers: this.cluster.balancers(),
       held: [...this.addresses.held.values()],
@@ -205,13 +235,16 @@ export class Speaker {
   }
 
   /**
-   * SIGTERM: release the Lease at once so the next candidates take over, keep each address until
-   * its new owner announces it (decide() bounds that by shutdownTimeoutMs), then remove the rest.
+   * SIGTERM: say goodbye in a heartbeat and release the Lease at once so the next candidates take
+   * over, keep each address until its new owner announces it (decide() bounds that by
+   * shutdownTimeoutMs), then remove the rest. The goodbye goes first: the peers hear it within a
+   * millisecond, the released Lease only through the API server and their watches.
    */
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.log.info('shutting down: releasing the lease, handing over', { held: this.addresses.held.size });
+    this.heartbeats?.leave();
     await this.lease.release();
     this.started = true;
     this.kick();

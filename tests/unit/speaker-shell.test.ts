@@ -11,7 +11,9 @@ import type { LeaseState } from '../../lib/model';
 import type { ClusterApi, ClusterView, MalformedIndex } from '../../images/speaker/cluster';
 import { jsonLogger } from '../../images/speaker/log';
 import { SpeakerMetrics } from '../../images/speaker/metrics';
-import { Speaker } from '../../images/speaker/speaker';
+import { Speaker, type PeerHeartbeats } from '../../images/speaker/speaker';
+import { combineLiveness, type LeaseLiveness } from '../../lib/speaker/heartbeat/combine';
+import type { Verdict } from '../../lib/speaker/heartbeat/liveness';
 
 class FakeCluster implements ClusterApi, ClusterView {
   released = false;
@@ -125,14 +127,41 @@ const index = (name: string, address: string, nodes: string[]): SpeakerIndex => 
   status: { ingress: [] },
 });
 
-function setup(): {
+/**
+ * The heartbeats as a fake: the test says which peer is in which state; the verdicts fold into the
+ * Lease liveness with the real combineLiveness. Records what the speaker asked of it.
+ */
+class FakeHeartbeats implements PeerHeartbeats {
+  readonly verdictsNow = new Map<string, Verdict>();
+  readonly calls: string[] = [];
+  peers: string[] = [];
+  observe(leases: readonly LeaseState[]): void {
+    this.peers = leases.map((l) => l.node);
+  }
+  liveUntil(leases: ReadonlyMap<string, LeaseLiveness>, now: number): Map<string, number> {
+    return combineLiveness(leases, this.verdictsNow, now, 500);
+  }
+  verdicts(): ReadonlyMap<string, Verdict> {
+    return this.verdictsNow;
+  }
+  leave(): void {
+    this.calls.push('leave');
+  }
+}
+
+function setup(heartbeats?: FakeHeartbeats): {
   cluster: FakeCluster;
   net: FakeNetwork;
   speaker: Speaker;
   metrics: SpeakerMetrics;
   warnings: Record<string, unknown>[];
 } {
-  const { config } = parseSpeakerConfig({ NODE_NAME: 'node-a' });
+  // The Lease timings these tests were written with (a 3 s lease, renewed every second).
+  const { config } = parseSpeakerConfig({
+    NODE_NAME: 'node-a',
+    LEASE_DURATION_SECONDS: '3',
+    RENEW_INTERVAL_SECONDS: '1',
+  });
   const warnings: Record<string, unknown>[] = [];
   const cluster = new FakeCluster();
   const net = new FakeNetwork();
@@ -144,6 +173,8 @@ function setup(): {
     { now: () => Date.now(), wallNow: () => Date.now() },
     jsonLogger('warn', {}, (line) => warnings.push(JSON.parse(line) as Record<string, unknown>)),
     metrics,
+    undefined,
+    heartbeats,
   );
   cluster.onChange = () => speaker.changed();
   return { cluster, net, speaker, metrics, warnings };
@@ -257,6 +288,69 @@ describe('the speaker shell', () => {
     await advance(50);
     expect(net.addresses.has('192.0.2.10')).toBe(false);
     await done;
+  });
+
+  it('on SIGTERM says goodbye by heartbeat before it releases its Lease', async () => {
+    const heartbeats = new FakeHeartbeats();
+    const { cluster, speaker } = setup(heartbeats);
+    const releaseLease = cluster.releaseLease.bind(cluster);
+    cluster.releaseLease = () => {
+      heartbeats.calls.push('release');
+      return releaseLease();
+    };
+    void speaker.start();
+    await advance(300);
+    await stop(speaker);
+    expect(heartbeats.calls).toEqual(['leave', 'release']);
+  });
+
+  it('takes over from a peer dead by heartbeat at once, its Lease still fresh, and counts the cause', async () => {
+    const heartbeats = new FakeHeartbeats();
+    const { cluster, net, speaker, metrics } = setup(heartbeats);
+    cluster.indicesList = [
+      {
+        ...index('web-0', '192.0.2.10', ['node-b', 'node-a']),
+        status: { ingress: [], announcingNode: 'node-b' },
+      },
+    ];
+    heartbeats.verdictsNow.set('node-b', { state: 'alive', since: Date.now() });
+    void speaker.start();
+    await advance(300);
+    expect(heartbeats.peers).toEqual(['node-b']);
+    expect(net.addresses.has('192.0.2.10')).toBe(false);
+    // node-b falls silent: its Lease was renewed a moment ago, yet node-a takes the address now.
+    heartbeats.verdictsNow.set('node-b', { state: 'dead', since: Date.now() });
+    speaker.kick();
+    await advance(50);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('l2lb_speaker_takeovers_total')).toContain(
+      'l2lb_speaker_takeovers_total{cause="heartbeat"} 1',
+    );
+    await stop(speaker);
+  });
+
+  it('leaves the address to a peer heard by heartbeat whose Lease expired', async () => {
+    const heartbeats = new FakeHeartbeats();
+    const { cluster, net, speaker } = setup(heartbeats);
+    cluster.indicesList = [
+      {
+        ...index('web-0', '192.0.2.10', ['node-b', 'node-a']),
+        status: { ingress: [], announcingNode: 'node-b' },
+      },
+    ];
+    heartbeats.verdictsNow.set('node-b', { state: 'alive', since: Date.now() });
+    // node-b's renewTime no longer changes: cut from the API, still heard on the node network.
+    const renewTime = microTime(Date.now());
+    cluster.leases = () => [{ node: 'node-b', renewTime, durationSeconds: 3 }];
+    void speaker.start();
+    await advance(10_000);
+    expect(net.addresses.has('192.0.2.10')).toBe(false);
+    // Without the heartbeat it would have taken it 3 s after that renewal was seen.
+    heartbeats.verdictsNow.clear();
+    speaker.kick();
+    await advance(50);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+    await stop(speaker);
   });
 
   it('on SIGTERM hands a leftover it kept over make-before-break too', async () => {
