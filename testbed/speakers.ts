@@ -127,6 +127,9 @@ export async function startSpeaker(opts: {
     NODE_NAME: opts.node,
     METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     LOG_LEVEL: 'debug',
+    // A speaker without a heartbeat key runs on its Lease alone; the tests of that mode were written
+    // for a 3 s lease renewed every second. With a key it gets the module's defaults (30 s / 15 s).
+    ...(opts.env?.HEARTBEAT_KEY_FILE ? {} : { LEASE_DURATION_SECONDS: '3', RENEW_INTERVAL_SECONDS: '1' }),
     ...opts.env,
   };
   const image = opts.image ?? (await speakerImage());
