@@ -312,7 +312,7 @@ describeNet('heartbeats between speakers on the node network', () => {
           return [ip, ranks[0] === 'node-1' ? ranks[1]! : ranks[0]!];
         }),
       );
-      expect(await settled(expected, 15_000)).toBe(true);
+      expect(await settled(expected, 30_000)).toBe(true);
       // Only node-1's addresses moved.
       for (const [ip, node] of before) if (node !== 'node-1') expect((await owners()).get(ip)).toBe(node);
       const causes = [...speakers.values()]
