@@ -112,6 +112,26 @@ for p in $pids; do wait "\${p%%:*}" || echo "FAILED \${p#*:}"; done`;
 /** Addresses per `sh`: one spawn starts a chunk's commands. */
 const ANNOUNCE_CHUNK = 16;
 
+/** Addresses per `ip -batch` of adds. */
+const ADD_BATCH = 256;
+
+/**
+ * The failed lines of `ip -force -batch -` (iproute2 prints each command's error, then
+ * `Command failed -:<line>`), by line number from 1, with their error text.
+ */
+export function ipBatchErrors(stderr: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let text: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const failed = /^Command failed -:(\d+)$/.exec(line.trim());
+    if (failed) {
+      out.set(Number(failed[1]), text.join('; ') || 'failed');
+      text = [];
+    } else if (line.trim()) text.push(line.trim());
+  }
+  return out;
+}
+
 interface IpAddrJson {
   ifname?: string;
   addr_info?: { local?: string; prefixlen?: number; metric?: number }[];
@@ -157,6 +177,12 @@ export class ShellNetworkOps implements NetworkOps {
     address: string;
     iface: string;
     resolve: (r: DuplicateProbe) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  private pendingAdds: {
+    address: string;
+    iface: string;
+    resolve: (out: string) => void;
     reject: (e: Error) => void;
   }[] = [];
   private tableLoading?: Promise<RouteTable>;
@@ -267,12 +293,16 @@ export class ShellNetworkOps implements NetworkOps {
     }
   }
 
+  /**
+   * Adds asked for in one turn of the event loop (a takeover of many addresses) go to the kernel
+   * through one `ip -force -batch -` per ADD_BATCH addresses, not one process each; each address
+   * still gets its own outcome (ipBatchErrors).
+   */
   async addAddress(address: string, iface: string): Promise<void> {
-    const out = await this.run(
-      'ip',
-      ['addr', 'add', ...this.addressArgs(address, iface)],
-      /File exists|already assigned/,
-    );
+    const out = await new Promise<string>((resolve, reject) => {
+      if (this.pendingAdds.length === 0) setImmediate(() => this.flushAdds());
+      this.pendingAdds.push({ address, iface, resolve, reject });
+    });
     if (out !== TOLERATED) return;
     // Already there: the speaker's own (an earlier run's, not yet expired) is taken over and its
     // lifetime renewed; anyone else's is left alone.
@@ -284,6 +314,33 @@ export class ShellNetworkOps implements NetworkOps {
         `${address} is already on ${iface} and was not added by a speaker (no metric ${OWN_ADDRESS_METRIC}): left alone`,
       );
     await this.renewAddresses([{ address, iface }]);
+  }
+
+  private flushAdds(): void {
+    const batch = this.pendingAdds;
+    this.pendingAdds = [];
+    for (let i = 0; i < batch.length; i += ADD_BATCH) void this.runAdds(batch.slice(i, i + ADD_BATCH));
+  }
+
+  private async runAdds(items: ShellNetworkOps['pendingAdds']): Promise<void> {
+    const script = items
+      .map((i) => `address add ${this.addressArgs(i.address, i.iface).join(' ')}\n`)
+      .join('');
+    const [file, argv] = this.argv('ip', ['-force', '-batch', '-']);
+    const r = await this.commands.run(() =>
+      execa(file, argv, { input: script, timeout: COMMAND_TIMEOUT_MS, reject: false }),
+    );
+    const errors = ipBatchErrors(String(r.stderr ?? ''));
+    // No per-line verdict although ip failed (killed, timed out, not found): every add failed.
+    const whole = r.failed && errors.size === 0 ? errorText(r) || r.shortMessage || 'failed' : undefined;
+    items.forEach((item, n) => {
+      const args = ['addr', 'add', ...this.addressArgs(item.address, item.iface)];
+      const text = whole ?? errors.get(n + 1);
+      if (text === undefined) return item.resolve('');
+      if (/File exists|already assigned/.test(text)) return item.resolve(TOLERATED);
+      this.events.commandFailed('ip', args, text);
+      item.reject(new Error(`ip ${args.join(' ')}: ${text}`));
+    });
   }
 
   async renewAddresses(addresses: readonly { address: string; iface: string }[]): Promise<void> {
