@@ -29,6 +29,8 @@ export class NftFirewall {
   /** Applications run one after another, each with the newest wanted ruleset. */
   private chain: Promise<void> = Promise.resolve();
   private wanted?: { text: string; count: number };
+  /** Removed for good (graceful stop): a late decision run must not put the table back. */
+  private stopped = false;
 
   constructor(
     private readonly events: FirewallEvents,
@@ -50,6 +52,7 @@ export class NftFirewall {
    * Never rejects.
    */
   sync(addresses: readonly FilteredAddress[]): Promise<void> {
+    if (this.stopped) return this.chain;
     this.wanted = { text: firewallRuleset(addresses), count: addresses.length };
     this.chain = this.chain.then(() => this.applyWanted());
     return this.chain;
@@ -73,8 +76,12 @@ export class NftFirewall {
     }
   }
 
-  /** Deletes the speaker's table (graceful stop, or the filter switched off). Never rejects. */
+  /**
+   * Deletes the speaker's table (graceful stop, or the filter switched off); later sync() calls do
+   * nothing. Never rejects.
+   */
   remove(): Promise<void> {
+    this.stopped = true;
     this.wanted = undefined;
     this.chain = this.chain.then(async () => {
       try {

@@ -175,6 +175,9 @@ describeNet("the port filter on a node's public addresses", () => {
     expect(tables()).not.toContain(`table inet ${FIREWALL_TABLE}`);
     expect(tables()).toContain('table inet someone-else');
     expect(await fetchFrom(topo, PUBLIC6, HOST_PORT)).toBe('host-listener');
+    // A decision run that comes late, after the stop, does not put it back.
+    await firewall.sync([{ address: PUBLIC6, ports: [] }]);
+    expect(tables()).not.toContain(`table inet ${FIREWALL_TABLE}`);
     // Removing it again (a second stop, nothing left) is no failure.
     await firewall.remove();
     expect(failures).toEqual([]);
