@@ -21,6 +21,10 @@ import { createInterface } from 'node:readline';
 import { createTopology, netnsUnavailable, spawnTracked, type Topology } from '../testbed/harness';
 import { startSpeaker, startTestControlPlane, TestApi, type SpeakerProcess } from '../testbed/speakers';
 
+// The figures read /proc of the speaker process itself: run the bundle (in the root namespace, its
+// commands through `ip netns exec`), not the image, whose child here would be the podman client.
+process.env.L2LB_TEST_SPEAKER = 'bundle';
+
 const COUNT = Math.max(1, Math.min(Number(process.argv[2] ?? 1000) || 1000, 1500));
 const CAPS = (process.argv[3] ?? '0,32').split(',').map(Number);
 const NS = 'bench';

@@ -4,12 +4,12 @@
 
 /**
  * Addresses announced at once by default. Each IPv4 address runs two arping processes of about a
- * second (arping waits its interval after the last packet) and ~0.5 MB each: 32 addresses are at
- * most 64 processes (~30 MB) beside the speaker under its 128 Mi limit; a takeover of 1,000
- * addresses then takes ~32 s to its last first announcement instead of starting 2,000 processes
- * at once (bench/takeover.ts has the figures).
+ * second (arping waits its interval after the last packet) and ~0.5 MB each: 64 addresses are at
+ * most 128 processes (~60 MB) instead of 2,000 for a takeover of 1,000 addresses, which then needs
+ * at least ~16 s to its last first announcement (bench/takeover.ts has the figures: 32 was slower
+ * and no lighter in the speaker's own memory there).
  */
-export const ANNOUNCE_CONCURRENCY = 32;
+export const ANNOUNCE_CONCURRENCY = 64;
 
 /** At most `limit` tasks at once; the others wait in order. */
 export class Limiter {

@@ -26,7 +26,7 @@ describe('speaker configuration', () => {
         staleProbeMs: 1000,
         addressLifetimeSeconds: 4,
         portFilter: true,
-        announceConcurrency: 32,
+        announceConcurrency: 64,
         addressRenewMs: 1000,
       },
       errors: [],
