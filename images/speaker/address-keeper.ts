@@ -75,6 +75,8 @@ export class AddressKeeper {
    */
   private async forgetVanished(): Promise<boolean> {
     let present: Set<string>;
+    // An address added while the listing ran may be missing from it: only those held before count.
+    const listedFrom = this.clock.now();
     try {
       present = new Set(ownAddresses(await this.ops.listAddresses()).map((a) => `${a.iface}|${a.address}`));
     } catch (e) {
@@ -83,7 +85,7 @@ export class AddressKeeper {
     }
     for (const h of [...this.held.values()]) {
       const gone = !present.has(`${h.iface}|${h.address}`);
-      if (!gone || this.removing.has(h.address)) continue;
+      if (!gone || this.removing.has(h.address) || h.since >= listedFrom) continue;
       this.log.warn('a held address vanished from its interface', {
         address: h.address,
         index: h.indexKey,

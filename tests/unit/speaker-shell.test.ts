@@ -219,6 +219,41 @@ describe('the speaker shell', () => {
     expect([...net.foreignAddresses].sort()).toEqual(['192.0.2.50', '192.0.2.51']);
   });
 
+  it("renews a leftover's kernel lifetime at start, not a renew interval later: what is left of it may be less", async () => {
+    const { cluster, net, speaker } = setup();
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
+    net.addresses.add('192.0.2.10');
+    void speaker.start();
+    await advance(300);
+    expect(net.renewals[0]).toEqual(['192.0.2.10']);
+    await stop(speaker);
+  });
+
+  it('keeps an address it added while it was listing the held ones (the listing may miss it)', async () => {
+    const { cluster, net, speaker, warnings } = setup();
+    // The table as it was when the listing began, answered 200 ms later.
+    const list = net.listAddresses.bind(net);
+    net.listAddresses = async () => {
+      const table = await list();
+      await new Promise((r) => setTimeout(r, 200));
+      return table;
+    };
+    const adds: string[] = [];
+    const add = net.addAddress.bind(net);
+    net.addAddress = async (address, iface) => {
+      adds.push(address);
+      return add(address, iface);
+    };
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
+    void speaker.start();
+    await advance(1500);
+    expect(net.addresses.has('192.0.2.10')).toBe(true);
+    expect(warnings.filter((w) => w.msg === 'a held address vanished from its interface')).toEqual([]);
+    // Added once: not forgotten and announced anew.
+    expect(adds).toEqual(['192.0.2.10']);
+    await stop(speaker);
+  });
+
   it('refuses a malformed L2LBService: one log line, Announced=False InvalidSpec naming the field, nothing announced', async () => {
     const { cluster, net, speaker, warnings } = setup();
     cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a'])];
