@@ -4,8 +4,9 @@
 // over HTTP. Cut-offs go through TCP relays in front of the API server, so that one node, or every
 // node, loses the API while the link stays up.
 //
-// The bounds asserted are the protocol's, from the speakers' settings (lease 3 s, a probe every
-// second while stale, a 4 s announcement round), plus SCHED_SLACK_MS for a loaded machine; the
+// The bounds asserted are the protocol's, from the speakers' settings (lease 3 s without heartbeats,
+// a probe every second while stale, a 4 s announcement round), plus SCHED_SLACK_MS for a loaded
+// machine; the
 // figures themselves are printed (bench/failover.ts measures them).
 import { resolve } from 'node:path';
 import {
@@ -35,7 +36,10 @@ const TESTBED = resolve(__dirname, '..', '..', 'testbed');
 // Skipped without network namespaces, failed under CI (testbed/net-suite.ts).
 const describeNet = netSuite();
 
-/** The speakers' defaults (lib/speaker/config.ts), which these tests run with. */
+/**
+ * The lease a speaker without a heartbeat key gets in the testbed (testbed/speakers.ts: 3 s, renewed
+ * every second; the module's default is 30 s with heartbeats), and the speaker's default stale probe.
+ */
 const LEASE_MS = 3_000;
 const STALE_PROBE_MS = 1_000;
 /** One announcement round: gratuitous ARPs at 0, 1, 2 and 4 s (GARP_COUNT 4, GARP_INTERVAL_MS 1000). */

@@ -240,9 +240,9 @@ describe('the speaker shell', () => {
     };
     const adds: string[] = [];
     const add = net.addAddress.bind(net);
-    net.addAddress = async (address, iface) => {
+    net.addAddress = async (address: string) => {
       adds.push(address);
-      return add(address, iface);
+      return add(address);
     };
     cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a', 'node-b'])];
     void speaker.start();
