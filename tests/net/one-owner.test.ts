@@ -6,8 +6,7 @@
 //
 // The bounds asserted are the protocol's, from the speakers' settings (lease 3 s without heartbeats,
 // a probe every second while stale, a 4 s announcement round), plus SCHED_SLACK_MS for a loaded
-// machine; the
-// figures themselves are printed (bench/failover.ts measures them).
+// machine; the figures themselves are printed (bench/failover.ts measures them).
 import { resolve } from 'node:path';
 import {
   answerSpans,
