@@ -28,6 +28,13 @@ process.env.L2LB_TEST_SPEAKER = 'bundle';
 const COUNT = Math.max(1, Math.min(Number(process.argv[2] ?? 1000) || 1000, 1500));
 const CAPS = (process.argv[3] ?? '0,32').split(',').map(Number);
 const NS = 'bench';
+/** Extra speaker environment for an experiment: L2LB_SPEAKER_ENV='PORT_FILTER=off ...'. */
+const EXTRA_ENV = Object.fromEntries(
+  (process.env.L2LB_SPEAKER_ENV ?? '')
+    .split(/\s+/)
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const NET_DIR = resolve(__dirname, '..', 'testbed');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -188,7 +195,12 @@ async function takeover(
   ips: readonly string[],
   cap: number,
 ): Promise<string> {
-  const env = { LOG_LEVEL: 'info', ANNOUNCE_CONCURRENCY: String(cap), CONFLICT_CHECK_SECONDS: '0' };
+  const env = {
+    LOG_LEVEL: 'info',
+    ANNOUNCE_CONCURRENCY: String(cap),
+    CONFLICT_CHECK_SECONDS: '0',
+    ...EXTRA_ENV,
+  };
   const speakers: SpeakerProcess[] = [];
   const capture = captureAnnouncements(topo);
   try {
@@ -252,7 +264,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `bench/takeover: ${COUNT} addresses, caps ${CAPS.join(', ')}; load average before: ${loadavg()}`,
+    `bench/takeover: ${COUNT} addresses, caps ${CAPS.join(', ')}, speaker env ${JSON.stringify(EXTRA_ENV)}; load average before: ${loadavg()}`,
   );
   const topo = await createTopology(2, NET_DIR);
   const cp = await startTestControlPlane();
