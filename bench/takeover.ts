@@ -1,6 +1,6 @@
 // Takeover of 1,000 addresses at once, in network namespaces against a real API server, with the
 // real `ip`, `arping` and `na6`. Prints figures; asserts nothing.
-//   Run as root:  npx tsx bench/takeover.ts [addresses=1000] [caps=0,32]
+//   Run as root:  npx tsx bench/takeover.ts [addresses=1000] [caps=0,64]
 //
 // node-1's speaker announces every address; node-2's speaker is the second candidate of each. Then
 // node-1's speaker is SIGKILLed and its cable cut: when its Lease expires, node-2 takes over all of
@@ -26,7 +26,7 @@ import { startSpeaker, startTestControlPlane, TestApi, type SpeakerProcess } fro
 process.env.L2LB_TEST_SPEAKER = 'bundle';
 
 const COUNT = Math.max(1, Math.min(Number(process.argv[2] ?? 1000) || 1000, 1500));
-const CAPS = (process.argv[3] ?? '0,32').split(',').map(Number);
+const CAPS = (process.argv[3] ?? '0,64').split(',').map(Number);
 const NS = 'bench';
 /** Extra speaker environment for an experiment: L2LB_SPEAKER_ENV='PORT_FILTER=off ...'. */
 const EXTRA_ENV = Object.fromEntries(
