@@ -31,7 +31,7 @@ describe('parseSettings: defaults', () => {
       rebalance: { mode: 'Gradual', minNodeReadySeconds: 60, maxMovesPerRun: 1 },
       speaker: {
         tolerations: [],
-        resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } },
+        resources: { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '512Mi' } },
         logLevel: 'Info',
         leaseDurationSeconds: 30,
         renewIntervalSeconds: 15,
@@ -59,7 +59,7 @@ describe('parseSettings: defaults', () => {
 
   it('replaces the default requests as a whole when the user sets requests', () => {
     const settings = expectSettings({ speaker: { resources: { requests: { cpu: '100m' } } } });
-    expect(settings.speaker.resources).toEqual({ requests: { cpu: '100m' }, limits: { memory: '128Mi' } });
+    expect(settings.speaker.resources).toEqual({ requests: { cpu: '100m' }, limits: { memory: '512Mi' } });
   });
 
   it('does not modify its input', () => {
