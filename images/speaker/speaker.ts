@@ -201,6 +201,8 @@ export class Speaker {
           ...fields,
           heldBy: r.heldBy,
         });
+      else if (r.reason === 'InvalidInterface')
+        this.log.warn('refusing to announce: the L2LoadBalancer lists no valid interface name', fields);
       else this.log.warn('refusing to announce an address outside every L2LoadBalancer pool', fields);
     }
     this.refused.clear();

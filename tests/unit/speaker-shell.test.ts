@@ -36,8 +36,11 @@ class FakeCluster implements ClusterApi, ClusterView {
   malformed(): MalformedIndex[] {
     return this.malformedList;
   }
+  /** Interface names of L2LoadBalancer `public` that are no Linux interface name. */
+  invalidInterfaces: string[] = [];
   balancers(): SpeakerBalancer[] {
-    return [{ name: 'public', pool: parseSpeakerPool(['192.0.2.0/24']), interfaces: [] }];
+    const invalid = this.invalidInterfaces.length ? { invalidInterfaces: this.invalidInterfaces } : {};
+    return [{ name: 'public', pool: parseSpeakerPool(['192.0.2.0/24']), interfaces: [], ...invalid }];
   }
   ownLeaseVersion(): string {
     return String(this.version);
@@ -305,6 +308,21 @@ describe('the speaker shell', () => {
     expect(refusals()).toHaveLength(2);
     expect(cluster.statuses.filter((u) => u.status.announced?.reason === 'InvalidSpec')).toHaveLength(2);
     expect([...net.addresses]).toEqual([]);
+    await stop(speaker);
+  });
+
+  it('refuses an index of an L2LoadBalancer whose only interface names are invalid: says why once, announces nothing', async () => {
+    const { cluster, net, speaker, warnings } = setup();
+    cluster.invalidInterfaces = ['eth0; reboot'];
+    cluster.indicesList = [index('web-0', '192.0.2.10', ['node-a'])];
+    void speaker.start();
+    await advance(300);
+    speaker.changed();
+    await advance(1000);
+    expect([...net.addresses]).toEqual([]);
+    expect(warnings.filter((w) => w.reason === 'InvalidInterface').map((w) => [w.msg, w.address])).toEqual([
+      ['refusing to announce: the L2LoadBalancer lists no valid interface name', '192.0.2.10'],
+    ]);
     await stop(speaker);
   });
 
