@@ -18,6 +18,7 @@ import {
   type Topology,
 } from '../../testbed/harness';
 import { describeNet as netSuite } from '../../testbed/net-suite';
+import { printSpeakerLogsOnFailure, speakerFailures } from '../../testbed/speaker-logs';
 import {
   kubeconfigVia,
   startSpeaker,
@@ -240,24 +241,8 @@ describeNet('one owner on the wire, seen from the link', () => {
 
   afterEach(() => {
     // Every test: no command of any speaker failed, no status write failed, nothing on stderr.
-    const bad = [...speakers.values()].flatMap((s) =>
-      s.logs
-        .slice(logMarks.get(s) ?? 0)
-        .filter((l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr')
-        // A status write that meets an L2LBService the test deleted meanwhile finds it gone: no failure.
-        .filter((l) => !(l.msg === 'status write failed' && /HTTP 404/.test(String(l.error))))
-        .filter((l) => !tolerated(s, l))
-        .map((l) => ({ node: s.node, ...l })),
-    );
-    const failed = expect.getState().assertionCalls !== expect.getState().numPassingAsserts;
-    if (failed || bad.length > 0)
-      for (const s of speakers.values())
-        console.log(
-          `--- ${s.node}\n${s.logs
-            .slice(-40)
-            .map((l) => JSON.stringify(l))
-            .join('\n')}`,
-        );
+    const bad = speakerFailures(speakers.values(), logMarks, tolerated);
+    printSpeakerLogsOnFailure(speakers.values(), bad.length > 0);
     expect(bad).toEqual([]);
   });
 

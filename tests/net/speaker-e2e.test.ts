@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import { createTopology, type Probe, type ProbeResult, type Topology } from '../../testbed/harness';
 import { describeNet as netSuite } from '../../testbed/net-suite';
+import { printSpeakerLogsOnFailure, speakerFailures } from '../../testbed/speaker-logs';
 import {
   metricsText,
   seriesValue,
@@ -188,23 +189,8 @@ describeNet('speakers against a real API server', () => {
 
   afterEach(() => {
     // Every test: no command of any speaker failed, no status write failed, nothing on stderr.
-    const bad = [...speakers.values()].flatMap((s) =>
-      s.logs
-        .slice(logMarks.get(s) ?? 0)
-        .filter((l) => l.msg === 'command failed' || l.msg === 'status write failed' || l.level === 'stderr')
-        // A status write that meets an L2LBService the test deleted meanwhile finds it gone: no failure.
-        .filter((l) => !(l.msg === 'status write failed' && /HTTP 404/.test(String(l.error))))
-        .map((l) => ({ node: s.node, ...l })),
-    );
-    const failed = expect.getState().assertionCalls !== expect.getState().numPassingAsserts;
-    if (failed || bad.length > 0)
-      for (const s of speakers.values())
-        console.log(
-          `--- ${s.node}\n${s.logs
-            .slice(-40)
-            .map((l) => JSON.stringify(l))
-            .join('\n')}`,
-        );
+    const bad = speakerFailures(speakers.values(), logMarks);
+    printSpeakerLogsOnFailure(speakers.values(), bad.length > 0);
     expect(bad).toEqual([]);
   });
 
