@@ -11,10 +11,6 @@ import { place, type PlacementIndex, type PlacementInput } from '../lib/placemen
 import {
   ANNOTATION_IPS_COUNT,
   ANNOTATION_LB_NAME,
-  ANNOTATION_SPEC_HASH,
-  LABEL_INDEX,
-  LABEL_L2LB,
-  LABEL_PARENT_SERVICE,
   type Condition,
   type L2LoadBalancer,
   type NodeState,
@@ -37,6 +33,7 @@ import { resolveIntents } from '../lib/controller/stages/intents';
 import { placeIndices } from '../lib/controller/stages/placement';
 import { serviceStatuses } from '../lib/controller/stages/service-status';
 import { defaultSettings } from '../lib/settings';
+import { childSnapshotOf } from '../testbed/children';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
 const INDICES = 3;
@@ -229,23 +226,7 @@ const empty: ClusterState = {
   endpoints: [],
 };
 const firstPlan = reconcile(empty, settings, new Date(NOW));
-const childSnapshots: L2LBServiceSnapshot[] = firstPlan.creates.map((o) => {
-  const labels = o.metadata.labels ?? {};
-  const spec = o.spec as { loadBalancerIP: string; nodes: string[] };
-  return {
-    state: {
-      namespace: o.metadata.namespace ?? '',
-      name: o.metadata.name,
-      serviceName: labels[LABEL_PARENT_SERVICE] ?? '',
-      l2lbName: labels[LABEL_L2LB] ?? '',
-      index: Number(labels[LABEL_INDEX]),
-      address: spec.loadBalancerIP,
-      nodes: spec.nodes,
-      creationTimestamp: frontTime,
-    },
-    specHash: o.metadata.annotations?.[ANNOTATION_SPEC_HASH] ?? '',
-  };
-});
+const childSnapshots: L2LBServiceSnapshot[] = firstPlan.creates.map((o) => childSnapshotOf(o, frontTime));
 const statusOf = new Map(firstPlan.serviceStatus.map((u) => [`${u.ref.namespace}/${u.ref.name}`, u]));
 const converged: ClusterState = {
   ...empty,

@@ -17,14 +17,11 @@ import {
   ANNOTATION_IPS_COUNT,
   ANNOTATION_LB_NAME,
   ANNOTATION_SPEC_HASH,
-  LABEL_INDEX,
-  LABEL_L2LB,
-  LABEL_PARENT_SERVICE,
   type NodeState,
   type ServiceState,
 } from '../../lib/model';
 import { jsonPatch } from '../../lib/sdk/memory-cluster';
-import type { KubeObject } from '../../lib/sdk/output';
+import { childSnapshotOf } from '../../testbed/children';
 import { defaultSettings } from '../../lib/settings';
 
 const SELECTOR = { 'node-role.kubernetes.io/frontend': '' };
@@ -134,24 +131,6 @@ function initialWorld(counts: string[], dual: boolean[]): World {
   };
 }
 
-function childOf(o: KubeObject, created: string): L2LBServiceSnapshot {
-  const spec = o.spec as { loadBalancerIP: string; nodes: string[] };
-  const labels = o.metadata.labels ?? {};
-  return {
-    state: {
-      namespace: o.metadata.namespace ?? '',
-      name: o.metadata.name,
-      serviceName: labels[LABEL_PARENT_SERVICE] ?? '',
-      l2lbName: labels[LABEL_L2LB] ?? '',
-      index: Number(labels[LABEL_INDEX]),
-      address: spec.loadBalancerIP,
-      nodes: spec.nodes,
-      creationTimestamp: created,
-    },
-    specHash: o.metadata.annotations?.[ANNOTATION_SPEC_HASH] ?? '',
-  };
-}
-
 /** The child as the API server holds it, for a JSON patch's `test`. */
 function childObject(c: L2LBServiceSnapshot): Record<string, unknown> {
   return {
@@ -171,7 +150,7 @@ function apply(world: World, plan: ReconcilePlan): boolean {
   }
   for (const o of plan.creates) {
     if (at(o.metadata.namespace, o.metadata.name) >= 0) return false;
-    world.children.push(childOf(o, created));
+    world.children.push(childSnapshotOf(o, created));
   }
   for (const u of plan.updates) {
     const i = at(u.object.metadata.namespace, u.object.metadata.name);
@@ -179,7 +158,7 @@ function apply(world: World, plan: ReconcilePlan): boolean {
     const live = world.children[i]!;
     const tests = childPatch(u).filter((op) => op.op === 'test');
     if (!jsonPatch(childObject(live), tests).ok) return false;
-    world.children[i] = childOf(u.object, live.state.creationTimestamp);
+    world.children[i] = childSnapshotOf(u.object, live.state.creationTimestamp);
   }
   for (const s of plan.serviceStatus) {
     const svc = world.services.find((x) => x.namespace === s.ref.namespace && x.name === s.ref.name);
